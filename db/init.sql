@@ -1,0 +1,139 @@
+-- Schema of the clickstream analytics store (DESIGN.md §4).
+-- Applied by start_infrastructure.sh (native) or by the PostgreSQL image on first start (Docker),
+-- always as the owning role inside the target database. Idempotent: safe to apply again.
+-- psql variables (set with -v): readonly_user, readonly_password. Defaults below.
+
+\set ON_ERROR_STOP on
+\if :{?readonly_user}
+\else
+  \set readonly_user grafana_reader
+\endif
+\if :{?readonly_password}
+\else
+  \set readonly_password reader-dev-password
+\endif
+
+CREATE SCHEMA IF NOT EXISTS analytics;
+
+-- Every valid event once. Event fields, then where it came from.
+CREATE TABLE IF NOT EXISTS analytics.raw_events (
+    event_id        uuid PRIMARY KEY,
+    event_type      text NOT NULL CHECK (event_type IN ('page_view', 'add_to_cart', 'purchase')),
+    event_time      timestamptz NOT NULL,
+    user_id         uuid NOT NULL,
+    session_id      uuid NOT NULL,
+    product_id      uuid,
+    page_url        text NOT NULL,
+    user_agent      text,
+    ip_address      inet,
+    device_type     text NOT NULL CHECK (device_type IN ('desktop', 'mobile', 'tablet')),
+    price           numeric(12, 2),
+    quantity        integer,
+    order_id        uuid,
+    category        text,
+    referrer        text,
+    country         text,
+    is_late         boolean NOT NULL DEFAULT false,
+    kafka_partition integer NOT NULL,
+    kafka_offset    bigint NOT NULL,
+    kafka_timestamp timestamptz,
+    processed_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS raw_events_event_time_idx ON analytics.raw_events (event_time);
+CREATE INDEX IF NOT EXISTS raw_events_session_idx ON analytics.raw_events (session_id);
+
+-- One row per session_id.
+CREATE TABLE IF NOT EXISTS analytics.user_sessions (
+    session_id       uuid PRIMARY KEY,
+    user_id          uuid NOT NULL,
+    session_start    timestamptz NOT NULL,
+    session_end      timestamptz NOT NULL,
+    duration_seconds double precision NOT NULL,
+    events           integer NOT NULL,
+    page_views       integer NOT NULL,
+    add_to_carts     integer NOT NULL,
+    purchases        integer NOT NULL,
+    orders           integer NOT NULL,
+    revenue          numeric(14, 2) NOT NULL,
+    converted        boolean NOT NULL,
+    cart_abandoned   boolean NOT NULL,
+    is_bounce        boolean NOT NULL,
+    device_type      text NOT NULL,
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS user_sessions_end_idx ON analytics.user_sessions (session_end);
+
+-- One row per (hour, product).
+CREATE TABLE IF NOT EXISTS analytics.product_metrics (
+    window_start  timestamptz NOT NULL,
+    product_id    uuid NOT NULL,
+    category      text,
+    views         integer NOT NULL,
+    add_to_carts  integer NOT NULL,
+    purchases     integer NOT NULL,
+    units_sold    integer NOT NULL,
+    revenue       numeric(14, 2) NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (window_start, product_id)
+);
+
+-- One row per hour.
+CREATE TABLE IF NOT EXISTS analytics.hourly_metrics (
+    window_start     timestamptz PRIMARY KEY,
+    events           bigint NOT NULL,
+    page_views       bigint NOT NULL,
+    add_to_carts     bigint NOT NULL,
+    purchases        bigint NOT NULL,
+    orders           bigint NOT NULL,
+    revenue          numeric(16, 2) NOT NULL,
+    unique_users     bigint NOT NULL,
+    unique_sessions  bigint NOT NULL,
+    conversion_rate  double precision,
+    avg_order_value  numeric(14, 2),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per KPI.
+CREATE TABLE IF NOT EXISTS analytics.dashboard_metrics (
+    metric_name   text PRIMARY KEY,
+    metric_value  double precision,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per message that is not a valid event.
+CREATE TABLE IF NOT EXISTS analytics.rejected_events (
+    id              bigserial PRIMARY KEY,
+    raw_payload     text,
+    kafka_topic     text,
+    kafka_partition integer,
+    kafka_offset    bigint,
+    kafka_timestamp timestamptz,
+    reason          text NOT NULL,
+    rejected_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- The batch ledger: one row per committed micro-batch.
+CREATE TABLE IF NOT EXISTS analytics.pipeline_batches (
+    query_name      text NOT NULL,
+    batch_id        bigint NOT NULL,
+    input_rows      bigint NOT NULL,
+    valid_rows      bigint NOT NULL,
+    rejected_rows   bigint NOT NULL,
+    duplicate_rows  bigint NOT NULL,
+    late_rows       bigint NOT NULL,
+    max_event_time  timestamptz,
+    started_at      timestamptz NOT NULL,
+    committed_at    timestamptz NOT NULL DEFAULT now(),
+    duration_ms     bigint NOT NULL,
+    PRIMARY KEY (query_name, batch_id)
+);
+
+-- Read-only role for Grafana and the terminal view.
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_password')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'readonly_user') \gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_password') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'readonly_user') \gexec
+GRANT USAGE ON SCHEMA analytics TO :"readonly_user";
+GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO :"readonly_user";
+ALTER DEFAULT PRIVILEGES IN SCHEMA analytics GRANT SELECT ON TABLES TO :"readonly_user";
+ALTER ROLE :"readonly_user" SET default_transaction_read_only = on;
