@@ -1,9 +1,15 @@
 -- Schema of the clickstream analytics store (DESIGN.md §4).
 -- Applied by start_infrastructure.sh (native) or by the PostgreSQL image on first start (Docker),
 -- always as the owning role inside the target database. Idempotent: safe to apply again.
--- psql variables (set with -v): readonly_user, readonly_password. Defaults below.
+-- psql variables (set with -v): schema, readonly_user, readonly_password, and scratch=1 for a
+-- throwaway schema (tests) that must not change the reader role's search_path. Defaults below.
+-- Table names are unqualified: every client sets search_path to the configured schema.
 
 \set ON_ERROR_STOP on
+\if :{?schema}
+\else
+  \set schema analytics
+\endif
 \if :{?readonly_user}
 \else
   \set readonly_user grafana_reader
@@ -13,10 +19,11 @@
   \set readonly_password reader-dev-password
 \endif
 
-CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE SCHEMA IF NOT EXISTS :"schema";
+SET search_path TO :"schema";
 
 -- Every valid event once. Event fields, then where it came from.
-CREATE TABLE IF NOT EXISTS analytics.raw_events (
+CREATE TABLE IF NOT EXISTS raw_events (
     event_id        uuid PRIMARY KEY,
     event_type      text NOT NULL CHECK (event_type IN ('page_view', 'add_to_cart', 'purchase')),
     event_time      timestamptz NOT NULL,
@@ -39,11 +46,11 @@ CREATE TABLE IF NOT EXISTS analytics.raw_events (
     kafka_timestamp timestamptz,
     processed_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS raw_events_event_time_idx ON analytics.raw_events (event_time);
-CREATE INDEX IF NOT EXISTS raw_events_session_idx ON analytics.raw_events (session_id);
+CREATE INDEX IF NOT EXISTS raw_events_event_time_idx ON raw_events (event_time);
+CREATE INDEX IF NOT EXISTS raw_events_session_idx ON raw_events (session_id);
 
 -- One row per session_id.
-CREATE TABLE IF NOT EXISTS analytics.user_sessions (
+CREATE TABLE IF NOT EXISTS user_sessions (
     session_id       uuid PRIMARY KEY,
     user_id          uuid NOT NULL,
     session_start    timestamptz NOT NULL,
@@ -61,10 +68,10 @@ CREATE TABLE IF NOT EXISTS analytics.user_sessions (
     device_type      text NOT NULL,
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS user_sessions_end_idx ON analytics.user_sessions (session_end);
+CREATE INDEX IF NOT EXISTS user_sessions_end_idx ON user_sessions (session_end);
 
 -- One row per (hour, product).
-CREATE TABLE IF NOT EXISTS analytics.product_metrics (
+CREATE TABLE IF NOT EXISTS product_metrics (
     window_start  timestamptz NOT NULL,
     product_id    uuid NOT NULL,
     category      text,
@@ -78,7 +85,7 @@ CREATE TABLE IF NOT EXISTS analytics.product_metrics (
 );
 
 -- One row per hour.
-CREATE TABLE IF NOT EXISTS analytics.hourly_metrics (
+CREATE TABLE IF NOT EXISTS hourly_metrics (
     window_start     timestamptz PRIMARY KEY,
     events           bigint NOT NULL,
     page_views       bigint NOT NULL,
@@ -94,14 +101,14 @@ CREATE TABLE IF NOT EXISTS analytics.hourly_metrics (
 );
 
 -- One row per KPI.
-CREATE TABLE IF NOT EXISTS analytics.dashboard_metrics (
+CREATE TABLE IF NOT EXISTS dashboard_metrics (
     metric_name   text PRIMARY KEY,
     metric_value  double precision,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
 -- One row per message that is not a valid event.
-CREATE TABLE IF NOT EXISTS analytics.rejected_events (
+CREATE TABLE IF NOT EXISTS rejected_events (
     id              bigserial PRIMARY KEY,
     raw_payload     text,
     kafka_topic     text,
@@ -113,7 +120,7 @@ CREATE TABLE IF NOT EXISTS analytics.rejected_events (
 );
 
 -- The batch ledger: one row per committed micro-batch.
-CREATE TABLE IF NOT EXISTS analytics.pipeline_batches (
+CREATE TABLE IF NOT EXISTS pipeline_batches (
     query_name      text NOT NULL,
     batch_id        bigint NOT NULL,
     input_rows      bigint NOT NULL,
@@ -133,7 +140,12 @@ SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_p
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'readonly_user') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_password') \gexec
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'readonly_user') \gexec
-GRANT USAGE ON SCHEMA analytics TO :"readonly_user";
-GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO :"readonly_user";
-ALTER DEFAULT PRIVILEGES IN SCHEMA analytics GRANT SELECT ON TABLES TO :"readonly_user";
+GRANT USAGE ON SCHEMA :"schema" TO :"readonly_user";
+GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO :"readonly_user";
+ALTER DEFAULT PRIVILEGES IN SCHEMA :"schema" GRANT SELECT ON TABLES TO :"readonly_user";
 ALTER ROLE :"readonly_user" SET default_transaction_read_only = on;
+-- Dashboards name tables unqualified; the role finds them in the main schema.
+\if :{?scratch}
+\else
+SELECT format('ALTER ROLE %I SET search_path = %I, public', :'readonly_user', :'schema') \gexec
+\endif
