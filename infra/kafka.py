@@ -1,0 +1,145 @@
+"""Native Apache Kafka: a single KRaft node (broker + controller) run from Maven Central's jars."""
+
+from __future__ import annotations
+
+import base64
+import os
+import string
+import subprocess
+import uuid
+
+from infra.errors import InfraError
+from infra.maven import fetch_jars
+from infra.process import port_open, read_pid, start_detached, stop_pid, wait_until
+from infra.settings import InfraSettings
+
+
+class KafkaNative:
+    """Paths and steps for the broker that lives under `.local/kafka`."""
+
+    def __init__(self, settings: InfraSettings) -> None:
+        self.s = settings
+        self.home = settings.local / "kafka"
+        self.libs = self.home / "libs"
+        self.data = self.home / "data"
+        self.config = self.home / "server.properties"
+        self.pidfile = settings.local / "run" / "kafka.pid"
+        self.log = settings.local / "logs" / "kafka.log"
+
+    def fetch(self) -> bool:
+        """Download the broker's runtime classpath once; True if it was fetched now."""
+        pom = self.s.root / "config" / "kafka" / "pom.xml"
+        return fetch_jars(pom, self.libs, transitive=True, label="Kafka")
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.s.root / 'config' / 'kafka' / 'log4j2.xml'}",
+            f"-Dkafka.logs.file={self.log}",
+            "-cp", f"{self.libs}/*", main, *args,
+        ]  # fmt: skip
+
+    def write_config(self) -> None:
+        """Render server.properties from the template and current settings."""
+        template = (self.s.root / "config" / "kafka" / "server.properties.template").read_text()
+        text = string.Template(template).substitute(
+            KAFKA_PORT=self.s.kafka_port,
+            KAFKA_CONTROLLER_PORT=self.s.kafka_controller_port,
+            KAFKA_DATA_DIR=self.data,
+            KAFKA_PARTITIONS=self.s.kafka_partitions,
+        )
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(text)
+
+    def format_storage(self) -> bool:
+        """Format the KRaft log dir once with a fresh cluster id; True if formatted now."""
+        if (self.data / "meta.properties").is_file():
+            return False
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
+            "--standalone",
+        )  # fmt: skip
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise InfraError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+        return True
+
+    def running(self) -> bool:
+        """True when our broker process is alive."""
+        return read_pid(self.pidfile) is not None
+
+    def start(self, timeout: float = 90.0) -> bool:
+        """Start the broker unless running and wait for a metadata answer; True if started now."""
+        if self.running():
+            self.wait_ready(timeout)
+            return False
+        if port_open("127.0.0.1", self.s.kafka_port):
+            raise InfraError(
+                f"port {self.s.kafka_port} is taken by a process this project did not start; "
+                "stop it or set KAFKA_BOOTSTRAP_SERVERS to another port in .env"
+            )
+        self.write_config()
+        self.format_storage()
+        env = dict(os.environ)
+        start_detached(
+            self._java("kafka.Kafka", str(self.config), heap=self.s.kafka_heap),
+            self.log.with_suffix(".out"),
+            self.pidfile,
+            env=env,
+        )
+        self.wait_ready(timeout)
+        return True
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until a metadata request answers; raise with the log's tail if it never does."""
+        from confluent_kafka.admin import AdminClient
+
+        def answers() -> bool:
+            if not self.running():
+                raise InfraError(f"Kafka exited during start-up; see {self.log}\n{self.tail()}")
+            if not port_open("127.0.0.1", self.s.kafka_port):
+                return False
+            admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap})
+            try:
+                return bool(admin.list_topics(timeout=3).brokers)
+            except Exception:
+                return False
+
+        if not wait_until(answers, timeout, interval=1.0):
+            raise InfraError(f"Kafka did not answer within {timeout:.0f}s; see {self.log}")
+
+    def ensure_topic(self, name: str, partitions: int) -> bool:
+        """Create `name` with `partitions` unless it exists; True if created now."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap})
+        if name in admin.list_topics(timeout=10).topics:
+            return False
+        futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)
+        try:
+            futures[name].result(timeout=30)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise InfraError(f"could not create topic {name}: {exc}") from exc
+            return False
+        return True
+
+    def stop(self) -> bool:
+        """Stop the broker by pid (graceful first); True if it was running."""
+        return stop_pid(self.pidfile, timeout=45)
+
+    def tail(self, lines: int = 20) -> str:
+        """Last lines of the broker's log, for error messages."""
+        for path in (self.log, self.log.with_suffix(".out")):
+            if path.is_file():
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def purge(self) -> None:
+        """Delete the broker's data (topics and KRaft metadata), keeping the jars."""
+        import shutil
+
+        shutil.rmtree(self.data, ignore_errors=True)

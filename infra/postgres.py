@@ -1,0 +1,177 @@
+"""Native PostgreSQL: Debian's server binaries running a private cluster under `.local/postgres`.
+
+The cluster trusts its own Unix socket, kept in a directory only the cluster's owner can enter,
+and asks for passwords on 127.0.0.1. Server commands refuse to run as root, so as root they run
+as the `postgres` user the Debian package creates.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from infra.apt import apt_install
+from infra.errors import InfraError
+from infra.process import port_open
+from infra.settings import InfraSettings
+
+APT_HINT = (
+    "sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql"
+)
+
+
+def server_bin_dir() -> Path | None:
+    """Newest `/usr/lib/postgresql/<major>/bin` that holds initdb, or None."""
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name),
+    )
+    return Path(found[-1]).parent if found else None
+
+
+def _psql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class PostgresNative:
+    """Paths and steps for the cluster under `.local/postgres`."""
+
+    def __init__(self, settings: InfraSettings) -> None:
+        self.s = settings
+        self.home = settings.local / "postgres"
+        self.data = self.home / "data"
+        self.sockets = self.home / "run"
+        self.log = self.home / "log" / "postgres.log"
+        self.as_root = os.geteuid() == 0
+
+    # --- installation -------------------------------------------------------------------
+    def install(self) -> bool:
+        """Install Debian's postgresql when missing (root only); True if installed now."""
+        if server_bin_dir() is not None:
+            return False
+        if not self.as_root:
+            raise InfraError(f"PostgreSQL server is not installed; install it with: {APT_HINT}")
+        apt_install("postgresql")
+        # The package may start its own cluster on 5432; ours is the one we use.
+        for conf in glob.glob("/etc/postgresql/*/main"):
+            version = Path(conf).parent.name
+            subprocess.run(["pg_ctlcluster", version, "main", "stop"], capture_output=True)
+        return True
+
+    def _bin(self, name: str) -> str:
+        bin_dir = server_bin_dir()
+        if bin_dir is None:
+            raise InfraError(f"PostgreSQL server is not installed; install it with: {APT_HINT}")
+        return str(bin_dir / name)
+
+    def _as_owner(self, cmd: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *cmd] if self.as_root else cmd
+
+    def _run(self, cmd: list[str], what: str, stdin: str | None = None) -> str:
+        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise InfraError(
+                f"PostgreSQL: {what} failed:\n{(result.stdout + result.stderr)[-3000:]}"
+            )
+        return result.stdout
+
+    # --- cluster ----------------------------------------------------------------------------
+    def init_cluster(self) -> bool:
+        """Create the data dir with initdb once; True if created now."""
+        if (self.data / "PG_VERSION").is_file():
+            return False
+        for path in (self.data, self.sockets, self.log.parent):
+            path.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            shutil.chown(self.home, "postgres", "postgres")
+            for path in (self.data, self.sockets, self.log.parent):
+                shutil.chown(path, "postgres", "postgres")
+        self.data.chmod(0o700)
+        self.sockets.chmod(0o700)
+        cmd = [
+            self._bin("initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
+            "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
+        ]  # fmt: skip
+        self._run(self._as_owner(cmd), "initdb")
+        return True
+
+    def running(self) -> bool:
+        """True when the cluster's postmaster answers `pg_ctl status`."""
+        if not (self.data / "PG_VERSION").is_file():
+            return False
+        cmd = self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "status"])
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+    def start(self) -> bool:
+        """Start the cluster on 127.0.0.1 at the configured port; True if started now."""
+        if self.running():
+            return False
+        if port_open("127.0.0.1", self.s.pg_port):
+            raise InfraError(
+                f"port {self.s.pg_port} is taken by a PostgreSQL this project did not start "
+                "(Debian's own cluster? stop it with `pg_ctlcluster <version> main stop`), "
+                "or set POSTGRES_PORT to a free port in .env"
+            )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.s.pg_port} "
+            f"-c unix_socket_directories={self.sockets} -c shared_buffers=256MB "
+            "-c max_connections=100 -c wal_compression=on"
+        )
+        cmd = [
+            self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
+            "-w", "-t", "60", "start",
+        ]  # fmt: skip
+        self._run(self._as_owner(cmd), f"start (see {self.log})")
+        return True
+
+    def stop(self) -> bool:
+        """Fast shutdown of the cluster; True if it was running."""
+        if not self.running():
+            return False
+        cmd = [self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        self._run(self._as_owner(cmd), "stop")
+        return True
+
+    def purge(self) -> None:
+        """Delete the cluster's data directory and logs."""
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # --- roles, database, schema ------------------------------------------------------
+    def _psql(self, sql: str, user: str = "postgres", db: str = "postgres") -> str:
+        cmd = [
+            self._bin("psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+            "-h", str(self.sockets), "-p", str(self.s.pg_port), "-U", user, "-d", db,
+        ]  # fmt: skip
+        return self._run(cmd, f"psql as {user} on {db}", stdin=sql)
+
+    def ensure_database(self) -> list[str]:
+        """Create or update the owner role and database from settings; list what changed."""
+        s = self.s
+        done: list[str] = []
+        exists = self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = {_psql_literal(s.pg_user)}")
+        verb = "ALTER" if exists.strip() else "CREATE"
+        self._psql(
+            f'{verb} ROLE "{s.pg_user}" LOGIN CREATEROLE PASSWORD {_psql_literal(s.pg_password)}'
+        )
+        if verb == "CREATE":
+            done.append(f"role {s.pg_user}")
+        if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = {_psql_literal(s.pg_db)}"):
+            self._psql(f'CREATE DATABASE "{s.pg_db}" OWNER "{s.pg_user}"')
+            done.append(f"database {s.pg_db}")
+        return done
+
+    def apply_schema(self, schema: str | None = None, scratch: bool = False) -> None:
+        """Apply db/init.sql as the owner role (idempotent), into `schema` or the configured one."""
+        s = self.s
+        lines = [
+            f"\\set schema {_psql_literal(schema or s.pg_schema)}",
+            f"\\set readonly_user {_psql_literal(s.pg_reader)}",
+            f"\\set readonly_password {_psql_literal(s.pg_reader_password)}",
+        ]
+        if scratch:
+            lines.append("\\set scratch 1")
+        lines.append(f"\\i {s.root / 'db' / 'init.sql'}")
+        self._psql("\n".join(lines) + "\n", user=s.pg_user, db=s.pg_db)

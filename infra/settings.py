@@ -1,0 +1,91 @@
+"""Infrastructure settings: one frozen object built from the layered environment at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from infra.env import LOCAL, ROOT, ConfigError, mask, require
+
+
+def _port(env: Mapping[str, str], key: str, example: str) -> int:
+    raw = require(env, key, example)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{key}={raw!r} is not a TCP port; set it, for example {key}={example}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class InfraSettings:
+    """Everything start/stop/status need to know, with secrets masked when printed."""
+
+    kafka_bootstrap: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_topic: str
+    kafka_partitions: int
+    kafka_heap: str
+    pg_host: str
+    pg_port: int
+    pg_db: str
+    pg_user: str
+    pg_password: str
+    pg_schema: str
+    pg_reader: str
+    pg_reader_password: str
+    grafana_port: int
+    grafana_admin_user: str
+    grafana_admin_password: str
+    root: Path = ROOT
+    local: Path = LOCAL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> InfraSettings:
+        """Build settings from a `load_env()` mapping; raise ConfigError naming a bad key."""
+        bootstrap = require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        host, _, port = bootstrap.split(",")[0].rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(
+                f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r} must be host:port, e.g. 127.0.0.1:9092"
+            )
+        partitions = require(env, "KAFKA_PARTITIONS", "3")
+        if not partitions.isdigit() or int(partitions) < 1:
+            raise ConfigError(f"KAFKA_PARTITIONS={partitions!r} must be a positive integer, e.g. 3")
+        return cls(
+            kafka_bootstrap=bootstrap,
+            kafka_port=int(port),
+            kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", "9093"),
+            kafka_topic=require(env, "KAFKA_TOPIC", "clickstream.raw"),
+            kafka_partitions=int(partitions),
+            kafka_heap=require(env, "KAFKA_HEAP", "512m"),
+            pg_host=require(env, "POSTGRES_HOST", "127.0.0.1"),
+            pg_port=_port(env, "POSTGRES_PORT", "5432"),
+            pg_db=require(env, "POSTGRES_DB", "clickstream"),
+            pg_user=require(env, "POSTGRES_USER", "clickstream"),
+            pg_password=require(env, "POSTGRES_PASSWORD", "a-long-random-password"),
+            pg_schema=require(env, "POSTGRES_SCHEMA", "analytics"),
+            pg_reader=require(env, "POSTGRES_READONLY_USER", "grafana_reader"),
+            pg_reader_password=require(env, "POSTGRES_READONLY_PASSWORD", "another-password"),
+            grafana_port=_port(env, "GRAFANA_PORT", "3000"),
+            grafana_admin_user=require(env, "GRAFANA_ADMIN_USER", "admin"),
+            grafana_admin_password=require(env, "GRAFANA_ADMIN_PASSWORD", "a-strong-password"),
+        )
+
+    def pg_dsn(self, reader: bool = False) -> str:
+        """libpq connection string for the owner role, or the read-only role."""
+        user, password = (
+            (self.pg_reader, self.pg_reader_password)
+            if reader
+            else (self.pg_user, self.pg_password)
+        )
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_db} "
+            f"user={user} password={password}"
+        )
+
+    def describe(self) -> str:
+        """Settings as `key = value` lines with secrets masked."""
+        return "\n".join(
+            f"{f.name} = {mask(f.name, str(getattr(self, f.name)))}" for f in fields(self)
+        )

@@ -1,0 +1,17 @@
+# Sourced by the start_*.sh scripts: project root, the virtualenv (created or updated only when
+# requirements.txt changed), and `python` pointing into it.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.local/venv"
+
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  echo "==> Python virtualenv $VENV (installing requirements.txt) ..."
+  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+  echo "$want" > "$stamp"
+  echo "    done"
+}
