@@ -1,0 +1,71 @@
+"""Layered configuration and infrastructure settings: pure, no services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.env import ConfigError, load_env, mask, parse_duration
+from infra.settings import InfraSettings
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_env_layers_example_then_dotenv_then_environment(tmp_path: Path) -> None:
+    write(tmp_path / ".env.example", "A=example\nB=example\nC=example\n")
+    write(tmp_path / ".env", "B=dotenv\nC=dotenv\n")
+    env = load_env(tmp_path, environ={"C": "environ"})
+    assert (env["A"], env["B"], env["C"]) == ("example", "dotenv", "environ")
+
+
+def test_env_without_dotenv_uses_example_defaults(tmp_path: Path) -> None:
+    write(tmp_path / ".env.example", "KAFKA_TOPIC=clickstream.raw\n")
+    assert load_env(tmp_path, environ={})["KAFKA_TOPIC"] == "clickstream.raw"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("20m", 1200), ("2h", 7200), ("1d", 86400), ("45", 45), ("500ms", 0.5)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10x", "-5s"])
+def test_parse_duration_rejects_nonsense(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_duration(text)
+
+
+def test_mask_hides_secrets_only() -> None:
+    assert mask("POSTGRES_PASSWORD", "hunter2") == "****"
+    assert mask("POSTGRES_USER", "clickstream") == "clickstream"
+
+
+def example_env() -> dict[str, str]:
+    return load_env(environ={})
+
+
+def test_settings_from_example_defaults() -> None:
+    s = InfraSettings.from_env(example_env())
+    assert s.kafka_port == 9092 and s.pg_port == 5432 and s.kafka_partitions == 3
+    assert "password=" in s.pg_dsn() and s.pg_reader in s.pg_dsn(reader=True)
+    assert s.pg_password not in s.describe()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("POSTGRES_PORT", "not-a-port", "POSTGRES_PORT"),
+        ("POSTGRES_PASSWORD", "", "POSTGRES_PASSWORD"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("KAFKA_PARTITIONS", "0", "KAFKA_PARTITIONS"),
+    ],
+)
+def test_bad_setting_names_the_variable(key: str, value: str, named: str) -> None:
+    env = {**example_env(), key: value}
+    with pytest.raises(ConfigError, match=named):
+        InfraSettings.from_env(env)
