@@ -1,0 +1,43 @@
+# One command per habit. `make help` lists them. CI runs `make test` through .ci/run.
+SHELL := /bin/bash
+VENV  := .local/venv
+PY    := $(VENV)/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help setup up down purge status test test-unit lint format bench demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## create .local/venv with requirements.txt (skipped when up to date)
+	@source scripts_common.sh && ensure_venv
+
+up: ## start Kafka, PostgreSQL, Spark jars, Grafana (Docker if available, else native)
+	./start_infrastructure.sh
+
+down: ## stop the services (data kept)
+	./stop_infrastructure.sh
+
+purge: ## stop the services and delete their data
+	./stop_infrastructure.sh --purge
+
+status: setup ## report each service as up or down
+	$(PY) -m infra status
+
+test: setup ## run every test (starts the services it needs)
+	$(PY) -m pytest
+
+test-unit: setup ## only the tests that need no service
+	$(PY) -m pytest -m "not integration"
+
+lint: setup ## ruff check and format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+bench: setup ## run the benchmarks (each prints one line of figures)
+	$(PY) bench/producer.py && $(PY) bench/processor.py
+
+demo: ## run the whole pipeline and show where to look
+	./run_pipeline.sh
