@@ -10,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 setup: ## create .local/venv with requirements.txt (skipped when up to date)
-	@source scripts_common.sh && ensure_venv
+	@source infra/common.sh && ensure_venv
 
 up: ## start Kafka, PostgreSQL, Spark jars, Grafana (Docker if available, else native)
 	./start_infrastructure.sh

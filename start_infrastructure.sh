@@ -3,7 +3,7 @@
 # Usage: ./start_infrastructure.sh [--docker|--native]
 # Without a flag: Docker mode when a Docker engine answers, else native mode. Idempotent.
 set -euo pipefail
-source "$(dirname "$0")/scripts_common.sh"
+source "$(dirname "$0")/infra/common.sh"
 cd "$ROOT"
 
 mode=""

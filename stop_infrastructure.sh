@@ -2,7 +2,7 @@
 # Stop what start_infrastructure.sh started, by pid. Data is kept unless --purge is given.
 # Usage: ./stop_infrastructure.sh [--purge] [--docker]
 set -euo pipefail
-source "$(dirname "$0")/scripts_common.sh"
+source "$(dirname "$0")/infra/common.sh"
 cd "$ROOT"
 purge="" docker=""
 for arg in "$@"; do

@@ -1,6 +1,6 @@
 # Sourced by the start_*.sh scripts: project root, the virtualenv (created or updated only when
 # requirements.txt changed), and `python` pointing into it.
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.local/venv"
 
 ensure_venv() {
