@@ -1,0 +1,1 @@
+"""Runs the whole pipeline for ./run_pipeline.sh: producer and processor, supervised."""

@@ -1,0 +1,200 @@
+"""`python -m runner`: run the producer and the processor, show where to look, stop on Ctrl-C.
+
+run_pipeline.sh starts the infrastructure first, then hands over to this. Native mode runs both
+as background processes with logs under .local/logs/; Docker mode starts their Compose services.
+On a terminal the live view (processor.status) follows in the foreground until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from infra.env import LOCAL, ROOT, ConfigError, load_env
+from processor import status
+from runner.supervise import Child, Stopping, first_exited, raise_on_signals, stop_all
+
+FIRST_BATCH_TIMEOUT = 240.0
+
+
+def say(text: str) -> None:
+    """Print one progress line now."""
+    print(f"==> {text}", flush=True)
+
+
+def docker_engine_answers() -> bool:
+    """True when a Docker engine answers (the same rule as start_infrastructure.sh)."""
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def batches_committed(settings: status.StatusSettings) -> int:
+    """Return how many micro-batches the processor has committed (0 when unreadable yet)."""
+    try:
+        with status.connect(settings) as conn:
+            row = conn.execute("SELECT count(*) FROM pipeline_batches").fetchone()
+            return int(row[0]) if row else 0
+    except status.StatusError:
+        return 0
+
+
+def where_to_look(env: Mapping[str, str], pg: status.StatusSettings, logs: Path | None) -> str:
+    """Return the closing lines: Grafana, psql, the live view, logs, how to stop."""
+    port = int(env.get("GRAFANA_PORT") or 3000)
+    grafana = (
+        f"http://127.0.0.1:{port}/d/clickstream-overview  (user {env.get('GRAFANA_ADMIN_USER')}, "
+        "password GRAFANA_ADMIN_PASSWORD in .env)"
+        if port_open("127.0.0.1", port)
+        else "not running here (needs Docker mode or a local grafana-server)"
+    )
+    lines = [
+        "",
+        "Where to look:",
+        f"  Grafana    {grafana}",
+        f"  psql       psql -h {pg.host} -p {pg.port} -U {pg.user} -d {pg.dbname}"
+        "   (password POSTGRES_READONLY_PASSWORD in .env)",
+        "  live view  ./show_metrics.sh",
+    ]
+    if logs:
+        lines.append(f"  logs       {logs}/producer.log, {logs}/processor.log")
+    lines.append("Ctrl-C stops the producer and the processor (the infrastructure keeps running).")
+    return "\n".join(lines)
+
+
+def live_view(pg: status.StatusSettings, children: list[Child], interval: float) -> None:
+    """Redraw the status view until a signal arrives or a child exits."""
+    previous = None
+    clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
+    while first_exited(children) is None:
+        try:
+            with status.connect(pg) as conn:
+                snap = status.read_snapshot(conn, pg.hours)
+            screen = status.render(snap, previous, pg.where, interval)
+            previous = snap
+        except status.StatusError as exc:
+            screen = f"live view: {exc}"
+        print(clear + screen + "\n(the pipeline stops with Ctrl-C)", flush=True)
+        time.sleep(interval)
+
+
+def wait_for_first_batch(pg: status.StatusSettings, children: list[Child]) -> bool:
+    """Wait until the processor commits a batch; False if a child dies or time runs out."""
+    say("waiting for the first micro-batch (Spark takes 20-60 s to start) ...")
+    began = time.monotonic()
+    while time.monotonic() - began < FIRST_BATCH_TIMEOUT:
+        if first_exited(children) is not None:
+            return False
+        if batches_committed(pg) > 0:
+            say(f"first micro-batch committed after {time.monotonic() - began:.0f} s")
+            return True
+        time.sleep(2)
+    say(f"no micro-batch after {FIRST_BATCH_TIMEOUT:.0f} s; see the processor's log")
+    return True
+
+
+def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
+    """Start processor and producer as children; supervise them until Ctrl-C or a failure."""
+    logs = LOCAL / "logs"
+    python = sys.executable
+    children = [
+        Child("producer", [python, "-m", "producer.producer"], logs / "producer.log", 30.0),
+        Child(
+            "processor",
+            [python, "-m", "processor.streaming_processor"],
+            logs / "processor.log",
+            90.0,
+        ),
+    ]
+    restore = raise_on_signals()
+    try:
+        for child in reversed(children):  # the processor first: Spark is the slow starter
+            child.start(env, ROOT)
+            say(f"{child.name} started (pid {child.pid}), log {child.log}")
+        ok = wait_for_first_batch(pg, children)
+        if ok:
+            print(where_to_look(env, pg, logs), flush=True)
+            if view:
+                time.sleep(1)
+                live_view(pg, children, interval)
+            while first_exited(children) is None:
+                time.sleep(1)
+        dead = first_exited(children)
+        if dead is not None:
+            say(f"{dead.name} exited with code {dead.exit_code()}; last lines of {dead.log}:")
+            print(dead.log_tail(), flush=True)
+        codes = stop_all(children, say)
+        say(f"stopped: {codes}")
+        return 1
+    except Stopping as why:
+        print(flush=True)
+        say(f"{why}: stopping the pipeline")
+        codes = stop_all(children, say)
+        say(f"stopped cleanly: exit codes {codes}; data stays in PostgreSQL")
+        return 0
+    finally:
+        restore()
+
+
+def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
+    """Start the producer and processor services, then view or follow their logs."""
+    compose = ["docker", "compose"]
+    say("docker compose up -d --build producer processor")
+    subprocess.run([*compose, "up", "-d", "--build", "producer", "processor"], check=True)
+    print(where_to_look(env, pg, None), flush=True)
+    restore = raise_on_signals()
+    try:
+        if view:
+            live_view(pg, [], interval)
+        subprocess.run([*compose, "logs", "-f", "producer", "processor"])
+        return 0
+    except Stopping as why:
+        say(f"{why}: docker compose stop producer processor")
+        subprocess.run([*compose, "stop", "producer", "processor"], check=False)
+        return 0
+    finally:
+        restore()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse flags, build settings, run the pipeline in the detected mode."""
+    parser = argparse.ArgumentParser(prog="./run_pipeline.sh", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--docker", action="store_true", help="use the Compose services")
+    mode.add_argument("--native", action="store_true", help="run producer/processor here")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--view", dest="view", action="store_true", default=None,
+                       help="show the live view (default on a terminal)")  # fmt: skip
+    shown.add_argument("--no-view", dest="view", action="store_false",
+                       help="only supervise; watch with ./show_metrics.sh elsewhere")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=5.0, help="live view refresh, seconds")
+    args = parser.parse_args(argv)
+    view = sys.stdout.isatty() if args.view is None else args.view
+    try:
+        env = load_env()
+        pg = status.StatusSettings.from_env(env, interval=args.interval)
+    except ConfigError as exc:
+        print(f"run_pipeline: {exc}", file=sys.stderr)
+        return 1
+    docker = args.docker or (not args.native and docker_engine_answers())
+    runner = run_docker if docker else run_native
+    return runner(env, pg, view, args.interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
