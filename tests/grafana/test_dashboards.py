@@ -124,8 +124,24 @@ def test_required_panels_are_present() -> None:
     assert ("histogram", "Session length") in by_type
     assert ("table", "Top products") in by_type
     titles = {title for _, title in by_type}
-    for title in ("Events in per second", "Batch duration", "Processing lag", "Rejected events"):
+    health = ("Events in per second", "Batch duration", "Processing lag", "Rejected", "Late events")
+    for title in health:
         assert title in titles
+
+
+def test_kpi_names_are_ones_the_processor_writes() -> None:
+    from processor.dashboard import DASHBOARD_METRIC_NAMES
+    from processor.status import KPIS
+
+    used = {
+        name
+        for model in MODELS.values()
+        for panel in panels(model)
+        for target in panel["targets"]
+        for name in re.findall(r"metric_name = '(\w+)'", target["rawSql"])
+    }
+    assert used and used <= set(DASHBOARD_METRIC_NAMES)
+    assert set(KPIS) <= set(DASHBOARD_METRIC_NAMES)
 
 
 def test_datasource_provisioning_uses_the_reader_role_from_the_environment() -> None:

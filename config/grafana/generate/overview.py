@@ -21,33 +21,42 @@ from panels import (
 )
 
 LAST_HOUR = "last hour of event time"
+SMALL = (3, 4)  # eight stat panels per row
 
 
 def live_kpis() -> list[Panel]:
     """Return the KPIs the processor keeps in dashboard_metrics, newest event time as 'now'."""
     return [
-        kpi("events_last_minute", "Events, last minute", "Valid events, last minute.", "short"),
-        kpi("active_users_5m", "Active users, 5 min", "Distinct users, last 5 minutes.", "short"),
+        kpi("events_last_minute", "Events, 1 min", "Valid events, last minute.", "short", 0, SMALL),
+        kpi("active_users_5m", "Active users, 5 min", "Distinct users.", "short", 0, SMALL),
         kpi(
-            "active_sessions_5m",
-            "Active sessions, 5 min",
-            "Distinct sessions, last 5 minutes.",
-            "short",
+            "active_sessions_5m", "Active sessions, 5 min", "Distinct sessions.", "short", 0, SMALL
         ),
         kpi(
             "conversion_rate_1h",
             "Conversion, 1 h",
-            f"Real-time conversion: sessions with an order / sessions, {LAST_HOUR}.",
+            f"Real-time conversion: sessions with an order / sessions active in the {LAST_HOUR}.",
             "percentunit",
             1,
+            SMALL,
         ),
-        kpi("revenue_1h", "Revenue, 1 h", f"Sum of purchase lines, {LAST_HOUR}.", "currencyUSD", 0),
+        kpi("revenue_1h", "Revenue, 1 h", f"Purchase lines, {LAST_HOUR}.", "currencyUSD", 0, SMALL),
+        kpi("orders_1h", "Orders, 1 h", f"Distinct orders, {LAST_HOUR}.", "short", 0, SMALL),
         kpi(
             "avg_order_value_1h",
-            "Average order value, 1 h",
+            "Avg order value, 1 h",
             f"Revenue / orders, {LAST_HOUR}.",
             "currencyUSD",
             2,
+            SMALL,
+        ),
+        kpi(
+            "cart_abandonment_rate_1h",
+            "Cart abandonment, 1 h",
+            f"Sessions with an add-to-cart and no order / with an add-to-cart, {LAST_HOUR}.",
+            "percentunit",
+            1,
+            SMALL,
         ),
     ]
 
@@ -232,27 +241,30 @@ def pipeline_health() -> list[Panel]:
     ledger = "FROM pipeline_batches WHERE $__timeFilter(committed_at)"
     return [
         kpi(
-            "processing_lag_seconds", "Processing lag", "As last measured by the processor.", "s", 1
-        ),
-        kpi("rejected_events_total", "Rejected events", "Invalid messages, all time.", "short"),
-        kpi("late_events_total", "Late events", "Beyond the lateness bound, all time.", "short"),
-        kpi(
-            "cart_abandonment_rate_1h",
-            "Cart abandonment, 1 h",
-            f"Sessions with an add-to-cart and no order / with an add-to-cart, {LAST_HOUR}.",
-            "percentunit",
+            "processing_lag_seconds",
+            "Processing lag",
+            "Latest batch: commit time minus the newest Kafka timestamp in it.",
+            "s",
             1,
+            SMALL,
         ),
+        kpi("batch_duration_ms", "Batch duration", "Latest micro-batch.", "ms", 0, SMALL),
         stat(
             "Batches",
             "Micro-batches committed in the range.",
             f'SELECT count(*) AS "batches" {ledger}',
+            size=SMALL,
         ),
+        kpi("events_total", "Events stored", "Valid events, all time.", "short", 0, SMALL),
+        kpi("rejected_events_total", "Rejected", "Invalid messages, all time.", "short", 0, SMALL),
+        kpi("late_events_total", "Late events", "Beyond the lateness bound.", "short", 0, SMALL),
+        kpi("duplicate_events_total", "Duplicates", "Repeated event ids.", "short", 0, SMALL),
         stat(
             "KPIs updated",
             "When the processor last wrote dashboard_metrics.",
             'SELECT max(updated_at) AS "updated" FROM dashboard_metrics',
             "dateTimeFromNow",
+            size=SMALL,
         ),
         timeseries(
             "Events in per second",
@@ -272,7 +284,7 @@ def pipeline_health() -> list[Panel]:
             size=(8, 8),
         ),
         timeseries(
-            "Processing lag per batch",
+            "Event-time lag per batch",
             "Commit time minus the newest event time of each batch (pipeline_batches). Large "
             "while old data is replayed.",
             f"""SELECT committed_at AS "time",

@@ -99,12 +99,19 @@ def stat(
     return _panel("stat", title, description, sql, size, "table", unit, decimals, None, options)
 
 
-def kpi(metric: str, title: str, description: str, unit: str, decimals: int | None = None) -> Panel:
+def kpi(
+    metric: str,
+    title: str,
+    description: str,
+    unit: str,
+    decimals: int | None = None,
+    size: tuple[int, int] = (4, 4),
+) -> Panel:
     """Return a stat panel for one KPI row of dashboard_metrics."""
     sql = (
         f"SELECT metric_value AS \"{title}\" FROM dashboard_metrics WHERE metric_name = '{metric}'"
     )
-    return stat(title, description, sql, unit, decimals)
+    return stat(title, description, sql, unit, decimals, size)
 
 
 def timeseries(
