@@ -248,7 +248,14 @@ def pipeline_health() -> list[Panel]:
             1,
             SMALL,
         ),
-        kpi("batch_duration_ms", "Batch duration", "Latest micro-batch.", "ms", 0, SMALL),
+        kpi(
+            "batch_duration_ms",
+            "Last batch",
+            "Wall time of the latest micro-batch.",
+            "ms",
+            0,
+            SMALL,
+        ),
         stat(
             "Batches",
             "Micro-batches committed in the range.",
