@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS raw_events (
 );
 CREATE INDEX IF NOT EXISTS raw_events_event_time_idx ON raw_events (event_time);
 CREATE INDEX IF NOT EXISTS raw_events_session_idx ON raw_events (session_id);
+-- The dashboard's revenue and orders over the last hour read only purchases.
+CREATE INDEX IF NOT EXISTS raw_events_purchase_time_idx ON raw_events (event_time)
+    WHERE event_type = 'purchase';
 
 -- One row per session_id.
 CREATE TABLE IF NOT EXISTS user_sessions (
@@ -66,8 +69,12 @@ CREATE TABLE IF NOT EXISTS user_sessions (
     cart_abandoned   boolean NOT NULL,
     is_bounce        boolean NOT NULL,
     device_type      text NOT NULL,
-    updated_at       timestamptz NOT NULL DEFAULT now()
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- Internal: the session's first event (earliest event_time, then smallest event_id), whose
+    -- user_id and device_type the row carries; kept so that merges in any order agree.
+    first_event_id   uuid NOT NULL
 );
+ALTER TABLE user_sessions ADD COLUMN IF NOT EXISTS first_event_id uuid NOT NULL;
 CREATE INDEX IF NOT EXISTS user_sessions_end_idx ON user_sessions (session_end);
 
 -- One row per (hour, product).
@@ -118,6 +125,9 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     reason          text NOT NULL,
     rejected_at     timestamptz NOT NULL DEFAULT now()
 );
+-- A message is rejected once, even if its batch is read again from a fresh checkpoint.
+CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_position_idx
+    ON rejected_events (kafka_topic, kafka_partition, kafka_offset);
 
 -- The batch ledger: one row per committed micro-batch.
 CREATE TABLE IF NOT EXISTS pipeline_batches (
@@ -133,6 +143,32 @@ CREATE TABLE IF NOT EXISTS pipeline_batches (
     committed_at    timestamptz NOT NULL DEFAULT now(),
     duration_ms     bigint NOT NULL,
     PRIMARY KEY (query_name, batch_id)
+);
+
+-- Internal helper tables of the processor (not for dashboards): the exact sets behind the
+-- distinct counts, so each micro-batch adds only ids never seen before for that hour or session.
+-- hourly_metrics.unique_users / unique_sessions / orders = rows per window_start in
+-- hourly_users / hourly_sessions / hourly_orders; user_sessions.orders = rows per session_id in
+-- session_orders. Late events are never added.
+CREATE TABLE IF NOT EXISTS hourly_users (
+    window_start timestamptz NOT NULL,
+    user_id      uuid NOT NULL,
+    PRIMARY KEY (window_start, user_id)
+);
+CREATE TABLE IF NOT EXISTS hourly_sessions (
+    window_start timestamptz NOT NULL,
+    session_id   uuid NOT NULL,
+    PRIMARY KEY (window_start, session_id)
+);
+CREATE TABLE IF NOT EXISTS hourly_orders (
+    window_start timestamptz NOT NULL,
+    order_id     uuid NOT NULL,
+    PRIMARY KEY (window_start, order_id)
+);
+CREATE TABLE IF NOT EXISTS session_orders (
+    session_id uuid NOT NULL,
+    order_id   uuid NOT NULL,
+    PRIMARY KEY (session_id, order_id)
 );
 
 -- Read-only role for Grafana and the terminal view.

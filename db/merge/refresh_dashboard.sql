@@ -1,0 +1,65 @@
+-- Recompute every dashboard KPI (names: processor/dashboard.py DASHBOARD_METRICS).
+-- "Last N minutes" runs back from t, the newest event time committed so far, over (t - N, t].
+-- Late events never count in windows. Session KPIs use sessions active in the window
+-- (session_end > t - N, which is the same as having a non-late event in the window).
+WITH newest AS (
+    SELECT max(max_event_time) AS t FROM pipeline_batches
+),
+totals AS (
+    SELECT sum(valid_rows - duplicate_rows) AS events, sum(rejected_rows) AS rejected,
+           sum(late_rows) AS late, sum(duplicate_rows) AS duplicates
+    FROM pipeline_batches
+),
+last_minute AS (
+    SELECT count(*) AS events
+    FROM raw_events, newest
+    WHERE event_time > t - interval '1 minute' AND event_time <= t AND NOT is_late
+),
+active_5m AS (
+    SELECT count(*) AS sessions, count(DISTINCT user_id) AS users
+    FROM user_sessions, newest
+    WHERE session_end > t - interval '5 minutes'
+),
+sessions_1h AS (
+    SELECT count(*) AS sessions,
+           count(*) FILTER (WHERE converted) AS converted,
+           count(*) FILTER (WHERE add_to_carts > 0) AS carted,
+           count(*) FILTER (WHERE cart_abandoned) AS abandoned
+    FROM user_sessions, newest
+    WHERE session_end > t - interval '1 hour'
+),
+orders_1h AS (
+    SELECT coalesce(sum(price * quantity), 0) AS revenue, count(DISTINCT order_id) AS orders
+    FROM raw_events, newest
+    WHERE event_type = 'purchase' AND event_time > t - interval '1 hour' AND event_time <= t
+      AND NOT is_late
+)
+INSERT INTO dashboard_metrics AS cur (metric_name, metric_value, updated_at)
+SELECT m.name, m.value, now()
+FROM newest, totals, last_minute, active_5m, sessions_1h, orders_1h,
+LATERAL (VALUES
+    ('events_last_minute', last_minute.events::double precision),
+    ('active_users_5m', active_5m.users::double precision),
+    ('active_sessions_5m', active_5m.sessions::double precision),
+    ('conversion_rate_1h', sessions_1h.converted::double precision
+                           / nullif(sessions_1h.sessions, 0)),
+    ('cart_abandonment_rate_1h', sessions_1h.abandoned::double precision
+                                 / nullif(sessions_1h.carted, 0)),
+    ('revenue_1h', orders_1h.revenue::double precision),
+    ('orders_1h', orders_1h.orders::double precision),
+    ('avg_order_value_1h', round(orders_1h.revenue / nullif(orders_1h.orders, 0), 2)
+                           ::double precision),
+    ('events_total', coalesce(totals.events, 0)::double precision),
+    ('rejected_events_total', coalesce(totals.rejected, 0)::double precision),
+    ('late_events_total', coalesce(totals.late, 0)::double precision),
+    ('duplicate_events_total', coalesce(totals.duplicates, 0)::double precision),
+    ('newest_event_epoch', extract(epoch FROM newest.t)::double precision),
+    ('processing_lag_seconds',
+        extract(epoch FROM clock_timestamp() - %(max_kafka_timestamp)s::timestamptz)
+        ::double precision),
+    ('batch_duration_ms', %(duration_ms)s::double precision),
+    ('batch_input_rows', %(input_rows)s::double precision)
+) AS m (name, value)
+ON CONFLICT (metric_name) DO UPDATE SET
+    metric_value = excluded.metric_value,
+    updated_at = excluded.updated_at

@@ -1,0 +1,33 @@
+-- hourly_metrics recomputed from raw_events (non-late), with exact distinct counts.
+WITH counts AS (
+    SELECT
+        date_trunc('hour', event_time) AS window_start,
+        count(*) AS events,
+        count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
+        count(*) FILTER (WHERE event_type = 'add_to_cart') AS add_to_carts,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+        count(DISTINCT order_id) FILTER (WHERE event_type = 'purchase') AS orders,
+        coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
+        count(DISTINCT user_id) AS unique_users,
+        count(DISTINCT session_id) AS unique_sessions
+    FROM raw_events
+    WHERE NOT is_late
+    GROUP BY 1
+),
+expected AS (
+    SELECT
+        *,
+        orders::double precision / nullif(unique_sessions, 0) AS conversion_rate,
+        round(revenue / nullif(orders, 0), 2) AS avg_order_value
+    FROM counts
+),
+stored AS (
+    SELECT window_start, events, page_views, add_to_carts, purchases, orders, revenue,
+           unique_users, unique_sessions, conversion_rate, avg_order_value
+    FROM hourly_metrics
+)
+SELECT coalesce(e.window_start, s.window_start)::text AS key, to_jsonb(e) AS expected,
+       to_jsonb(s) AS stored
+FROM expected AS e FULL JOIN stored AS s ON s.window_start = e.window_start
+WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(s)
+ORDER BY 1

@@ -1,0 +1,154 @@
+"""Kafka records in, checked records out: every message becomes one row with a `reason`.
+
+`reason` is null for a valid event and short and specific otherwise (`invalid_json`,
+`missing_field:user_id`, `bad_type:price`, `unknown_event_type`, `negative_price`, ...).
+Rejections are data: they flow on to rejected_events, never raised through the stream.
+Everything PostgreSQL would refuse (a malformed uuid, inet or timestamp, a NUL character,
+invalid UTF-8, an out-of-range number) is rejected here, so a batch's COPY cannot fail on data.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from processor.schema import (
+    CORRUPT_COLUMN,
+    DEVICE_TYPES,
+    EVENT_TYPES,
+    JSON_FIELDS,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    PRICE_TYPE,
+    REQUIRED_FIELDS,
+    TEXT_SCHEMA,
+    TYPED_SCHEMA,
+    UUID_FIELDS,
+)
+
+UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:?\d{2})$"
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_H = "[0-9a-fA-F]{1,4}"
+IP_RE = (
+    rf"^({_OCTET}\.){{3}}{_OCTET}$|^(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}"
+    rf"|({_H}:){{1,5}}(:{_H}){{1,2}}|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}"
+    rf"|({_H}:){{1,2}}(:{_H}){{1,5}}|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))$"
+)
+# The JSON escape for U+0000: PostgreSQL text cannot hold that character.
+NUL_ESCAPE = "\\u0000"
+
+FORMATS: dict[str, str] = {
+    **dict.fromkeys(UUID_FIELDS, UUID_RE),
+    "timestamp": TIMESTAMP_RE,
+    "ip_address": IP_RE,
+}
+
+
+def _reason_checks(j: Column, text: Column, payload: Column) -> list[Column]:
+    """Ordered (first match wins) reason expressions for one parsed message."""
+    corrupt = j[CORRUPT_COLUMN].isNotNull()
+    checks: list[Column] = [
+        F.when(payload.isNull() | (F.trim(payload) == ""), F.lit("empty_payload")),
+        F.when(~F.is_valid_utf8(payload), F.lit("invalid_utf8")),
+        F.when(
+            j.isNull() | (corrupt & F.json_object_keys(payload).isNull()), F.lit("invalid_json")
+        ),
+        F.when(F.instr(payload, NUL_ESCAPE) > 0, F.lit("nul_character")),
+    ]
+    for name in JSON_FIELDS:
+        typed, as_text = j[name], text[name]
+        if name in REQUIRED_FIELDS:
+            checks.append(F.when(typed.isNull() & as_text.isNull(), F.lit(f"missing_field:{name}")))
+        bad = typed.isNull() & as_text.isNotNull()
+        if name in FORMATS:
+            bad = bad | (typed.isNotNull() & ~typed.rlike(FORMATS[name]))
+        if name == "timestamp":
+            bad = bad | (typed.isNotNull() & typed.try_cast("timestamp").isNull())
+        checks.append(F.when(bad, F.lit(f"bad_type:{name}")))
+    event_type, price, quantity = j["event_type"], j["price"], j["quantity"]
+    is_cart_or_purchase = event_type.isin("add_to_cart", "purchase")
+    is_purchase = event_type == "purchase"
+    cents = price * 100
+    checks += [
+        F.when(~event_type.isin(*EVENT_TYPES), F.lit("unknown_event_type")),
+        F.when(~j["device_type"].isin(*DEVICE_TYPES), F.lit("bad_value:device_type")),
+        F.when(F.trim(j["page_url"]) == "", F.lit("bad_value:page_url")),
+        F.when(is_cart_or_purchase & j["product_id"].isNull(), F.lit("missing_field:product_id")),
+        F.when(is_cart_or_purchase & price.isNull(), F.lit("missing_field:price")),
+        F.when(is_cart_or_purchase & quantity.isNull(), F.lit("missing_field:quantity")),
+        F.when(is_purchase & j["order_id"].isNull(), F.lit("missing_field:order_id")),
+        F.when(F.isnan(price) | (F.abs(price) > MAX_PRICE), F.lit("bad_value:price")),
+        F.when(price < 0, F.lit("negative_price")),
+        F.when(F.abs(cents - F.round(cents)) > 1e-6, F.lit("bad_value:price")),
+        F.when((quantity < 1) | (quantity > MAX_QUANTITY), F.lit("bad_quantity")),
+    ]
+    return checks
+
+
+def parse_messages(messages: DataFrame) -> DataFrame:
+    """Turn Kafka source rows into checked rows: typed event columns, Kafka position, `reason`."""
+    source = messages.select(
+        F.col("value").cast("string").alias("payload"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+    )
+    payload = F.col("payload")
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+    with_json = source.withColumn(
+        "j", F.when(F.is_valid_utf8(payload), F.from_json(payload, TYPED_SCHEMA, options))
+    )
+    j = F.col("j")
+    # The text view is parsed again only for records Spark could not convert to TYPED_SCHEMA.
+    with_text = with_json.withColumn(
+        "t", F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA))
+    )
+    reason = F.coalesce(*_reason_checks(j, F.col("t"), payload))
+    checked = with_text.withColumn("reason", reason)
+    valid = F.col("reason").isNull()
+
+    def field(name: str) -> Column:
+        value = j[name]
+        return F.lower(value) if name in UUID_FIELDS else value
+
+    return checked.select(
+        field("event_id").alias("event_id"),
+        field("event_type").alias("event_type"),
+        F.when(valid, j["timestamp"].try_cast("timestamp")).alias("event_time"),
+        field("user_id").alias("user_id"),
+        field("session_id").alias("session_id"),
+        field("product_id").alias("product_id"),
+        field("page_url").alias("page_url"),
+        field("user_agent").alias("user_agent"),
+        field("ip_address").alias("ip_address"),
+        field("device_type").alias("device_type"),
+        F.when(valid, j["price"].try_cast(PRICE_TYPE)).alias("price"),
+        F.when(valid, j["quantity"].try_cast("int")).alias("quantity"),
+        field("order_id").alias("order_id"),
+        field("category").alias("category"),
+        field("referrer").alias("referrer"),
+        field("country").alias("country"),
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "kafka_timestamp",
+        # Only rejections keep their payload, made storable: valid UTF-8 and no NUL character.
+        F.when(~valid, F.regexp_replace(F.make_valid_utf8(payload), "\\x00", "\ufffd")).alias(
+            "raw_payload"
+        ),
+        "reason",
+    )
+
+
+def valid_events(checked: DataFrame) -> DataFrame:
+    """The rows of `parse_messages` that are valid events."""
+    return checked.where(F.col("reason").isNull())
+
+
+def rejections(checked: DataFrame) -> DataFrame:
+    """The rows of `parse_messages` that are rejected, in rejected_events' shape."""
+    return checked.where(F.col("reason").isNotNull()).select(
+        "raw_payload", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "reason"
+    )

@@ -1,0 +1,130 @@
+"""The event's explicit schema (DESIGN.md §3) and the column layouts that flow to PostgreSQL.
+
+Parsing uses two views of one JSON object: TYPED_SCHEMA (the types we store) and, only for
+records Spark could not convert, TEXT_SCHEMA (every field as text) to name the offending field.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+CORRUPT_COLUMN = "_corrupt_record"
+
+EVENT_TYPES = ("page_view", "add_to_cart", "purchase")
+DEVICE_TYPES = ("desktop", "mobile", "tablet")
+
+# JSON field -> Spark type as parsed. Money is parsed as a double (a JSON string is then a type
+# error, unlike with DecimalType) and checked for at most two decimals before it becomes a decimal.
+JSON_FIELDS: dict[str, T.DataType] = {
+    "event_id": T.StringType(),
+    "event_type": T.StringType(),
+    "timestamp": T.StringType(),
+    "user_id": T.StringType(),
+    "session_id": T.StringType(),
+    "product_id": T.StringType(),
+    "page_url": T.StringType(),
+    "user_agent": T.StringType(),
+    "ip_address": T.StringType(),
+    "device_type": T.StringType(),
+    "price": T.DoubleType(),
+    "quantity": T.LongType(),
+    "order_id": T.StringType(),
+    "category": T.StringType(),
+    "referrer": T.StringType(),
+    "country": T.StringType(),
+}
+
+# Present (and not null) in every valid event. user_agent and ip_address may be absent (raw_events
+# allows null) but are checked when present; price, quantity, product_id and order_id are
+# required by event type (parse.py).
+REQUIRED_FIELDS = (
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user_id",
+    "session_id",
+    "page_url",
+    "device_type",
+)
+UUID_FIELDS = ("event_id", "user_id", "session_id", "product_id", "order_id")
+
+TYPED_SCHEMA = T.StructType(
+    [T.StructField(name, dtype) for name, dtype in JSON_FIELDS.items()]
+    + [T.StructField(CORRUPT_COLUMN, T.StringType())]
+)
+TEXT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in JSON_FIELDS])
+
+PRICE_TYPE = T.DecimalType(12, 2)
+MAX_PRICE = 1_000_000.0
+MAX_QUANTITY = 10_000
+
+# A valid event as it leaves parse/dedupe, in raw_events' column order (minus processed_at).
+EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_time",
+    "user_id",
+    "session_id",
+    "product_id",
+    "page_url",
+    "user_agent",
+    "ip_address",
+    "device_type",
+    "price",
+    "quantity",
+    "order_id",
+    "category",
+    "referrer",
+    "country",
+    "is_late",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_timestamp",
+)
+
+# A rejected message, in rejected_events' column order (minus id and rejected_at).
+REJECT_COLUMNS = (
+    "raw_payload",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_timestamp",
+    "reason",
+)
+
+# Columns of the per-batch partial aggregates (aggregate.py), in staging-table order.
+SESSION_PARTIAL_COLUMNS = (
+    "session_id",
+    "user_id",
+    "device_type",
+    "first_event_id",
+    "session_start",
+    "session_end",
+    "events",
+    "page_views",
+    "add_to_carts",
+    "purchases",
+    "revenue",
+    "order_ids",
+)
+PRODUCT_PARTIAL_COLUMNS = (
+    "window_start",
+    "product_id",
+    "category",
+    "views",
+    "add_to_carts",
+    "purchases",
+    "units_sold",
+    "revenue",
+)
+HOUR_PARTIAL_COLUMNS = (
+    "window_start",
+    "events",
+    "page_views",
+    "add_to_carts",
+    "purchases",
+    "revenue",
+    "user_ids",
+    "session_ids",
+    "order_ids",
+)

@@ -1,0 +1,140 @@
+"""The processor's settings: one frozen object built from the layered environment at the edge.
+
+Entry points call `ProcessorSettings.from_env(load_env())`; nothing below them reads os.environ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from psycopg.conninfo import make_conninfo
+
+from infra.env import LOCAL, ConfigError, mask, parse_duration, require
+
+
+class ProcessorError(RuntimeError):
+    """The processor cannot go on; the message names the stage and what to do next."""
+
+
+def _positive_number(env: Mapping[str, str], key: str, default: str) -> float:
+    raw = (env.get(key) or default).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{key}={raw!r} must be a positive number, for example {key}={default}")
+    return value
+
+
+def _count(env: Mapping[str, str], key: str, default: str) -> int:
+    raw = (env.get(key) or default).strip()
+    if not raw.isdigit():
+        raise ConfigError(f"{key}={raw!r} must be a whole number >= 0, for example {key}={default}")
+    return int(raw)
+
+
+def _duration(env: Mapping[str, str], key: str, default: str) -> float:
+    raw = (env.get(key) or default).strip()
+    try:
+        return parse_duration(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _starting_offsets(env: Mapping[str, str]) -> str:
+    raw = (env.get("KAFKA_STARTING_OFFSETS") or "earliest").strip()
+    if raw in ("earliest", "latest"):
+        return raw
+    try:
+        json.loads(raw)
+    except ValueError:
+        raise ConfigError(
+            f"KAFKA_STARTING_OFFSETS={raw!r} must be earliest, latest or Spark's JSON offsets, "
+            'for example KAFKA_STARTING_OFFSETS=earliest or {"clickstream.raw":{"0":-2}}'
+        ) from None
+    return raw
+
+
+def default_checkpoint_dir(topic: str, local: Path = LOCAL) -> Path:
+    """Checkpoint folder derived from the topic name, so switching topics starts cleanly."""
+    return local / "checkpoints" / re.sub(r"[^A-Za-z0-9._-]", "_", topic)
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """Everything the streaming processor and verify need, with secrets masked when printed."""
+
+    kafka_bootstrap: str
+    kafka_topic: str
+    starting_offsets: str
+    checkpoint_dir: Path
+    trigger_seconds: float
+    max_lateness_seconds: float
+    max_offsets_per_trigger: int
+    spark_master: str
+    spark_driver_memory: str
+    shuffle_partitions: int
+    db_retry_seconds: float
+    pg_host: str
+    pg_port: int
+    pg_db: str
+    pg_user: str
+    pg_password: str
+    pg_schema: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], local: Path = LOCAL) -> ProcessorSettings:
+        """Build settings from a `load_env()` mapping; raise ConfigError naming a bad key."""
+        topic = require(env, "KAFKA_TOPIC", "clickstream.raw")
+        checkpoint = (env.get("PROCESSOR_CHECKPOINT_DIR") or "").strip()
+        port = require(env, "POSTGRES_PORT", "5432")
+        if not port.isdigit():
+            raise ConfigError(f"POSTGRES_PORT={port!r} is not a TCP port, e.g. POSTGRES_PORT=5432")
+        shuffle = _count(env, "PROCESSOR_SHUFFLE_PARTITIONS", "4")
+        return cls(
+            kafka_bootstrap=require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            kafka_topic=topic,
+            starting_offsets=_starting_offsets(env),
+            checkpoint_dir=Path(checkpoint) if checkpoint else default_checkpoint_dir(topic, local),
+            trigger_seconds=_positive_number(env, "PROCESSOR_TRIGGER_SECONDS", "5"),
+            max_lateness_seconds=_duration(env, "PROCESSOR_MAX_LATENESS", "1h"),
+            max_offsets_per_trigger=_count(env, "PROCESSOR_MAX_OFFSETS_PER_TRIGGER", "200000"),
+            spark_master=(env.get("SPARK_MASTER") or "local[*]").strip(),
+            spark_driver_memory=(env.get("SPARK_DRIVER_MEMORY") or "2g").strip(),
+            shuffle_partitions=max(shuffle, 1),
+            db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
+            pg_host=require(env, "POSTGRES_HOST", "127.0.0.1"),
+            pg_port=int(port),
+            pg_db=require(env, "POSTGRES_DB", "clickstream"),
+            pg_user=require(env, "POSTGRES_USER", "clickstream"),
+            pg_password=require(env, "POSTGRES_PASSWORD", "a-long-random-password"),
+            pg_schema=require(env, "POSTGRES_SCHEMA", "analytics"),
+        )
+
+    def with_overrides(self, **changes: object) -> ProcessorSettings:
+        """Return a copy with some fields replaced (command-line flags, tests)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def pg_conninfo(self) -> str:
+        """libpq connection string for the owning role, with search_path set to the schema."""
+        return make_conninfo(
+            host=self.pg_host,
+            port=self.pg_port,
+            dbname=self.pg_db,
+            user=self.pg_user,
+            password=self.pg_password,
+            options=f"-c search_path={self.pg_schema},public -c TimeZone=UTC",
+            application_name="clickstream-processor",
+            connect_timeout=5,
+        )
+
+    def describe(self) -> str:
+        """One line per setting, secrets masked, for the start-up banner."""
+        return "\n".join(
+            f"  {f.name} = {mask(f.name, str(getattr(self, f.name)))}" for f in fields(self)
+        )

@@ -1,0 +1,197 @@
+"""Entry point: `python -m processor.streaming_processor` reads the Kafka topic with one Spark
+Structured Streaming query and commits every micro-batch to PostgreSQL exactly once.
+
+Settings come from the environment over .env over .env.example (docs/processor.md lists them);
+flags override a few for tests and benchmarks. SIGTERM or Ctrl-C stops after the current batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from datetime import timedelta
+from types import FrameType
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from infra.env import ConfigError, load_env
+from processor.batch import MicroBatchHandler
+from processor.settings import ProcessorError, ProcessorSettings
+from processor.sink import PostgresSink
+
+log = logging.getLogger("processor")
+
+
+def spark_session(settings: ProcessorSettings) -> SparkSession:
+    """The processor's SparkSession: connector jars, UTC, few shuffle partitions."""
+    from processor.spark_session import get_spark_session
+
+    return get_spark_session(
+        "clickstream-processor",
+        master=settings.spark_master,
+        conf={
+            "spark.driver.memory": settings.spark_driver_memory,
+            "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+            # Batches are collected once through Arrow; keep the Python side light.
+            "spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
+        },
+    )
+
+
+def start_query(
+    spark: SparkSession,
+    settings: ProcessorSettings,
+    handler: MicroBatchHandler,
+    available_now: bool = False,
+) -> StreamingQuery:
+    """Start the one streaming query: Kafka source -> foreachBatch(handler)."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", settings.kafka_topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("failOnDataLoss", "false")
+        .option("minPartitions", str(max(settings.shuffle_partitions, 1)))
+    )
+    if settings.max_offsets_per_trigger > 0:
+        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    writer = (
+        reader.load()
+        .writeStream.queryName("clickstream_processor")
+        .foreachBatch(handler)
+        .option("checkpointLocation", str(settings.checkpoint_dir))
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{settings.trigger_seconds} seconds")
+    query = writer.start()
+    handler.set_query_id(str(query.id))
+    return query
+
+
+class StopRequest:
+    """Set by SIGTERM/SIGINT; the main loop then stops the query between batches."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        """Signal handler: remember the request (a second Ctrl-C exits at once)."""
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.info("stop requested (signal %d): finishing the current batch", signum)
+
+
+def wait(query: StreamingQuery, handler: MicroBatchHandler, stop: StopRequest) -> None:
+    """Block until the query ends or a stop is requested, then stop it between batches."""
+    try:
+        while query.isActive:
+            if stop.requested:
+                deadline = time.monotonic() + 600
+                while handler.busy.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                query.stop()
+                break
+            query.awaitTermination(0.5)
+        failure = query.exception()
+    except StreamingQueryException as exc:
+        failure = exc
+    if failure is not None:
+        raise ProcessorError(f"the streaming query failed: {failure}")
+
+
+def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchHandler:
+    """Run the processor until the topic is drained (available_now) or a stop is requested."""
+    sink = PostgresSink(settings.pg_conninfo(), settings.db_retry_seconds)
+    handler = MicroBatchHandler(
+        sink, settings.kafka_topic, timedelta(seconds=settings.max_lateness_seconds)
+    )
+    stop = StopRequest()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    spark = spark_session(settings)
+    try:
+        query = start_query(spark, settings, handler, available_now)
+        log.info("query %s started; checkpoint %s", query.id, settings.checkpoint_dir)
+        wait(query, handler, stop)
+    finally:
+        sink.close()
+    return handler
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line flags; each overrides the setting of the same meaning."""
+    p = argparse.ArgumentParser(
+        prog="python -m processor.streaming_processor",
+        description="Kafka -> Spark Structured Streaming -> PostgreSQL, exactly once per batch.",
+    )
+    p.add_argument(
+        "--available-now",
+        "--once",
+        action="store_true",
+        dest="available_now",
+        help="process what the topic holds now, then exit (trigger availableNow)",
+    )
+    p.add_argument("--topic", help="Kafka topic (KAFKA_TOPIC)")
+    p.add_argument("--schema", help="PostgreSQL schema (POSTGRES_SCHEMA)")
+    p.add_argument("--checkpoint-dir", help="checkpoint folder (PROCESSOR_CHECKPOINT_DIR)")
+    p.add_argument("--trigger-seconds", type=float, help="PROCESSOR_TRIGGER_SECONDS")
+    p.add_argument("--max-offsets-per-trigger", type=int, help="PROCESSOR_MAX_OFFSETS_PER_TRIGGER")
+    p.add_argument("--starting-offsets", help="KAFKA_STARTING_OFFSETS: earliest or latest")
+    p.add_argument("--show-settings", action="store_true", help="print the settings and exit")
+    return p.parse_args(argv)
+
+
+def build_settings(args: argparse.Namespace) -> ProcessorSettings:
+    """Settings from the layered environment, with the command line's overrides."""
+    env = load_env()
+    overrides = {
+        "KAFKA_TOPIC": args.topic,
+        "POSTGRES_SCHEMA": args.schema,
+        "PROCESSOR_CHECKPOINT_DIR": args.checkpoint_dir,
+        "PROCESSOR_TRIGGER_SECONDS": args.trigger_seconds,
+        "PROCESSOR_MAX_OFFSETS_PER_TRIGGER": args.max_offsets_per_trigger,
+        "KAFKA_STARTING_OFFSETS": args.starting_offsets,
+    }
+    env.update({k: str(v) for k, v in overrides.items() if v is not None})
+    return ProcessorSettings.from_env(env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the processor; print a summary; turn errors into one line and an exit code."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    args = parse_args(argv)
+    try:
+        settings = build_settings(args)
+        if args.show_settings:
+            print(settings.describe())
+            return 0
+        log.info("settings:\n%s", settings.describe())
+        started = time.monotonic()
+        handler = run(settings, available_now=args.available_now)
+    except (ConfigError, ProcessorError) as exc:
+        print(f"processor: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    t = handler.totals
+    seconds = time.monotonic() - started
+    print(
+        f"processor: {t.batches} batches committed ({t.skipped} skipped as already done), "
+        f"{t.input_rows} messages, {t.new_events} new events, {t.rejected} rejected, "
+        f"{t.duplicates} duplicates, {t.late} late in {seconds:.1f}s "
+        f"({t.input_rows / seconds if seconds else 0:.0f} messages/s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
