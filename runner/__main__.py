@@ -8,6 +8,7 @@ On a terminal the live view (processor.status) follows in the foreground until C
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -108,9 +109,28 @@ def wait_for_first_batch(pg: status.StatusSettings, children: list[Child]) -> bo
     return True
 
 
+def claim_pidfile(path: Path) -> int | None:
+    """Write our pid to `path`; return the pid of a live runner that already holds it, if any."""
+    if path.is_file():
+        try:
+            other = int(path.read_text().strip())
+            os.kill(other, 0)
+            return other
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+    return None
+
+
 def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
     """Start processor and producer as children; supervise them until Ctrl-C or a failure."""
     logs = LOCAL / "logs"
+    pidfile = LOCAL / "run" / "pipeline.pid"
+    other = claim_pidfile(pidfile)
+    if other is not None:
+        say(f"the pipeline already runs (runner pid {other}); stop it first: kill {other}")
+        return 1
     python = sys.executable
     children = [
         Child("producer", [python, "-m", "producer.producer"], logs / "producer.log", 30.0),
@@ -149,6 +169,7 @@ def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
         return 0
     finally:
         restore()
+        pidfile.unlink(missing_ok=True)
 
 
 def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
