@@ -269,7 +269,8 @@ def pipeline_health() -> list[Panel]:
         stat(
             "KPIs updated",
             "When the processor last wrote dashboard_metrics.",
-            'SELECT max(updated_at) AS "updated" FROM dashboard_metrics',
+            # Epoch milliseconds: stat panels show numeric fields, and the unit formats them.
+            'SELECT extract(epoch FROM max(updated_at)) * 1000 AS "updated" FROM dashboard_metrics',
             "dateTimeFromNow",
             size=SMALL,
         ),
