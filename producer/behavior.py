@@ -1,0 +1,281 @@
+"""The session state machine: one visit, from landing page to exit, as serialised events.
+
+Pages are home, category, search, product, cart, checkout, purchase and exit. A session gets a
+user (new or returning), a per-page stay probability drawn from a Beta distribution (so lengths
+have a long tail), heavy-tailed think times, and conversion odds scaled by device and visitor
+type. Output: `(event_ms, code, json_text, session_id, revenue_cents)` tuples in time order.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from statistics import NormalDist
+
+from producer.catalog import NO_PRODUCT, Catalog
+from producer.clock import DAY_MS, HMS, MILLIS, DayPrefixes
+from producer.config import BehaviorSettings
+from producer.ids import MASK48, MULT, IdSpace, random_uuid
+from producer.models import (
+    ADD_TO_CART,
+    ORDER_FIRST,
+    PURCHASE,
+    SESSION_FIRST,
+    USER_FIRST,
+    weighted_slots,
+)
+from producer.users import UserPool
+
+Event = tuple[int, int, str, str, int]
+
+HOME, CATEGORY, SEARCH, PRODUCT, CART, CHECKOUT = range(6)
+LANDING = ((HOME, 0.30), (CATEGORY, 0.15), (SEARCH, 0.10), (PRODUCT, 0.45))
+# Relative bounce odds per landing page; rescaled so the overall share is `bounce_rate`.
+BOUNCE_ODDS = {HOME: 0.85, CATEGORY: 0.90, SEARCH: 0.75, PRODUCT: 1.15}
+ATC_SHARE = 0.7  # how much of a segment's conversion multiplier acts on adding to cart
+QUANTITIES = (1,) * 52 + (2,) * 9 + (3,) * 2 + (4,)  # 64 slots: mostly one
+REFERRERS = (
+    (None, 0.38),
+    ("https://www.google.com/", 0.32),
+    ("https://www.bing.com/", 0.04),
+    ("https://duckduckgo.com/", 0.02),
+    ("https://www.facebook.com/", 0.06),
+    ("https://www.instagram.com/", 0.05),
+    ("https://www.pinterest.com/", 0.03),
+    ("https://www.youtube.com/", 0.03),
+    ("https://t.co/", 0.02),
+    ("https://newsletter.shop.example/", 0.05),
+)
+# Page fragments of page views end with the null money fields: `…,"order_id":null,`.
+HOME_PART = NO_PRODUCT.format(url="/")
+CART_PART = NO_PRODUCT.format(url="/cart")
+CHECKOUT_PART = NO_PRODUCT.format(url="/checkout")
+
+
+def lognormal_table(median_s: float, sigma: float, bits: int, cap_s: float) -> list[int]:
+    """Quantiles (in ms) of a lognormal, for O(1) sampling with `getrandbits(bits)`."""
+    n = 1 << bits
+    dist = NormalDist(math.log(median_s), sigma)
+    return [
+        max(1000, min(int(cap_s * 1000), int(math.exp(dist.inv_cdf((i + 0.5) / n)) * 1000)))
+        for i in range(n)
+    ]
+
+
+class SessionModel:
+    """Generates whole sessions from the seeded generator; `session(start_ms)` returns events."""
+
+    def __init__(
+        self,
+        settings: BehaviorSettings,
+        rng: random.Random,
+        catalog: Catalog,
+        users: UserPool,
+    ) -> None:
+        self._s = settings
+        self._rng = rng
+        self._catalog = catalog
+        self._users = users
+        self._event_ids = IdSpace(rng)
+        self._sessions = 0
+        self.observer: dict[str, bool] | None = None  # session_id -> returning, for the profile
+        self._days = DayPrefixes()
+        self._think = lognormal_table(
+            settings.think_time_median_s, settings.think_time_sigma, 12, 1800
+        )
+        self._atc_delay = lognormal_table(8.0, 0.7, 10, 600)
+        self._pay_delay = lognormal_table(40.0, 0.6, 10, 900)
+        table_rng = random.Random(0)  # the engagement curve is part of the model, not the seed
+        a, b = settings.engagement
+        self._stay = sorted(table_rng.betavariate(a, b) for _ in range(2048))
+        self._referrers = [
+            '"referrer":null' if r is None else f'"referrer":"{r}"'
+            for r in weighted_slots(REFERRERS, 10)
+        ]
+        self._landing = weighted_slots(LANDING, 8)
+        landing_total = sum(w * BOUNCE_ODDS[page] for page, w in LANDING)
+        self._bounce = {
+            page: min(1.0, settings.bounce_rate * odds / landing_total)
+            for page, odds in BOUNCE_ODDS.items()
+        }
+        # Conversion multiplier per (device, returning), normalised to a session-mean of 1, then
+        # split between adding to cart (m ** ATC_SHARE) and checking out (the rest).
+        mix, conv, share = settings.device_mix, settings.device_conversion, settings.returning_share
+        visitor = (1.0, settings.returning_conversion)
+        mean = sum(mix[d] * conv[d] for d in range(3)) / sum(mix)
+        mean *= (1 - share) * visitor[0] + share * visitor[1]
+        multiplier = [[conv[d] * visitor[r] / mean for r in (0, 1)] for d in range(3)]
+        self._boost = [[(m**ATC_SHARE, m ** (1 - ATC_SHARE)) for m in row] for row in multiplier]
+
+    @property
+    def sessions(self) -> int:
+        """Sessions generated so far."""
+        return self._sessions
+
+    def session(self, t: int) -> list[Event]:
+        """Generate one session starting at epoch ms `t`."""
+        s, rng, cat = self._s, self._rng, self._catalog
+        rand, bits = rng.random, rng.getrandbits
+        products, views, popular = cat.products, cat.view_parts, cat.popular
+        category_parts, search_parts = cat.category_parts, cat.search_parts
+        returning = rand() < s.returning_share
+        user = self._users.visit(returning)
+        flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
+        user.sessions += 1
+        atc_boost, checkout_boost = self._boost[user.device][returning]
+        atc_p = s.add_to_cart_rate * atc_boost
+        checkout_p = min(0.95, s.cart_to_checkout * checkout_boost)
+        stay = self._stay[bits(11)]
+        sid = random_uuid(rng)
+        self._sessions += 1
+        if self.observer is not None:
+            self.observer[sid] = returning
+        head = f'{user.head}{sid}",'
+        tail = f"{user.tail}{self._referrers[bits(10)]}}}"
+        ep, salt, n = self._event_ids.state()  # event ids inlined: the hottest line
+        days, think, max_events = self._days, self._think, s.max_session_events
+        out: list[Event] = []
+        cart: dict[int, int] = {}
+        page = self._landing[bits(8)]
+        cc = cat.category(rand())  # category in context (category and search pages)
+        prod = popular(rand())
+        if page == PRODUCT:
+            part = views[prod]
+        elif page == CATEGORY:
+            part = category_parts[cc]
+        elif page == SEARCH:
+            part = search_parts[cc][bits(2)]
+        else:
+            part = HOME_PART
+        steps = 0
+        while True:
+            n += 1
+            out.append(
+                (
+                    t,
+                    flags,
+                    f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
+                    f'"event_type":"page_view","timestamp":"{days[t // DAY_MS]}'
+                    f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
+                    f"{head}{part}{tail}",
+                    sid,
+                    0,
+                )
+            )
+            flags = 0
+            steps += 1
+            added = False
+            if page == PRODUCT and rand() < atc_p:
+                t += self._atc_delay[bits(10)]
+                p = products[prod]
+                qty = QUANTITIES[bits(6)]
+                n += 1
+                out.append(
+                    (
+                        t,
+                        ADD_TO_CART,
+                        f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
+                        f'"event_type":"add_to_cart","timestamp":"{days[t // DAY_MS]}'
+                        f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
+                        f'{head}{p.view_part},{p.price},"quantity":{qty},"order_id":null,{tail}',
+                        sid,
+                        0,
+                    )
+                )
+                cart[prod] = cart.get(prod, 0) + qty
+                added = True
+                steps += 1
+            if steps >= max_events:
+                break
+            if steps == 1:
+                if rand() < self._bounce[page]:
+                    break
+            elif page != CHECKOUT and rand() >= stay:  # checkout has its own odds below
+                break
+            r = rand()
+            if page == PRODUCT:
+                if (added and r < s.go_to_cart_after_add) or (cart and r < 0.08):
+                    page, part = CART, CART_PART
+                elif r < 0.50:  # a related product: same category mostly
+                    here = products[prod].category
+                    prod = cat.popular_in(here, rand()) if rand() < 0.65 else popular(rand())
+                    part = views[prod]
+                elif r < 0.72:
+                    cc = products[prod].category
+                    page, part = CATEGORY, category_parts[cc]
+                elif r < 0.88:
+                    cc = cat.category(rand())
+                    page, part = SEARCH, search_parts[cc][bits(2)]
+                else:
+                    page, part = HOME, HOME_PART
+            elif page in (CATEGORY, SEARCH):
+                if r < 0.72:
+                    prod = cat.popular_in(cc, rand())
+                    page, part = PRODUCT, views[prod]
+                elif r < 0.86:
+                    cc = cc if rand() < 0.4 else cat.category(rand())
+                    page, part = SEARCH, search_parts[cc][bits(2)]
+                elif r < 0.95:
+                    cc = cat.category(rand())
+                    page, part = CATEGORY, category_parts[cc]
+                else:
+                    page, part = HOME, HOME_PART
+            elif page == HOME:
+                if cart and r < 0.05:
+                    page, part = CART, CART_PART
+                elif r < 0.45:
+                    cc = cat.category(rand())
+                    page, part = CATEGORY, category_parts[cc]
+                elif r < 0.65:
+                    cc = cat.category(rand())
+                    page, part = SEARCH, search_parts[cc][bits(2)]
+                else:
+                    prod = popular(rand())
+                    page, part = PRODUCT, views[prod]
+            elif page == CART:
+                if cart and r < checkout_p:
+                    page, part = CHECKOUT, CHECKOUT_PART
+                elif rand() < 0.6:  # back to shopping
+                    prod = popular(rand())
+                    page, part = PRODUCT, views[prod]
+                else:
+                    cc = cat.category(rand())
+                    page, part = CATEGORY, category_parts[cc]
+            elif r < s.checkout_to_purchase and cart:  # on the checkout page: pay
+                t += self._pay_delay[bits(10)]
+                self._event_ids.advance_to(n)
+                out.extend(self._order(t, cart, head, sid, tail))
+                _, _, n = self._event_ids.state()
+                steps += len(cart)
+                cart = {}
+                if rand() < s.exit_after_purchase:
+                    break
+                page, part = HOME, HOME_PART
+            elif rand() < 0.5:
+                break  # abandoned at checkout
+            else:
+                page, part = CART, CART_PART
+            t += think[bits(12)]
+        self._event_ids.advance_to(n)
+        return out
+
+    def _order(self, t: int, cart: dict[int, int], head: str, key: str, tail: str) -> list[Event]:
+        """Purchase lines of one order: one event per cart line, all at the same instant."""
+        rand, products = self._rng.random, self._catalog.products
+        ts = self._days[t // DAY_MS] + HMS[t // 1000 % 86400] + MILLIS[t % 1000]
+        lines = [item for item in cart.items() if rand() >= self._s.cart_item_removed]
+        if not lines:
+            lines = [next(iter(cart.items()))]
+        order_id = random_uuid(self._rng)
+        out: list[Event] = []
+        code = PURCHASE | ORDER_FIRST
+        for prod, qty in lines:
+            p = products[prod]
+            value = (
+                f'{{"event_id":"{self._event_ids.next()}","event_type":"purchase",'
+                f'"timestamp":"{ts}",{head}{p.line_part},{p.price},"quantity":{qty},'
+                f'"order_id":"{order_id}",{tail}'
+            )
+            out.append((t, code, value, key, p.price_cents * qty))
+            code = PURCHASE
+        return out

@@ -1,0 +1,199 @@
+"""Command-line flags and the layering that turns flags, env and a config file into Settings.
+
+Pure: takes parsed arguments and an env mapping (from infra.env.load_env at the entry point)
+and returns a checked, frozen Settings, or raises ConfigError naming the setting to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from infra.env import ConfigError, parse_duration
+from producer.clock import parse_instant
+from producer.config import Settings, apply_sections, check, read_config_file
+
+DESCRIPTION = """\
+Simulate an e-commerce shop's clickstream and send it to Kafka, a JSON-lines file or stdout.
+
+modes:
+  realtime (default)  events stamped with the wall clock, paced to --rate events/s and shaped by
+                      the daily cycle (unless --flat); runs until Ctrl-C, --duration or --events
+  backfill            simulated clock over past time, as fast as the sink takes it:
+                      --start DATE --days N (or --events N); --rate sets how many events a day holds
+
+settings, lowest precedence first: built-in defaults, .env.example, .env, the environment,
+a config file (--config or PRODUCER_CONFIG; TOML, JSON or YAML with [run], [traffic], [behavior],
+[faults] and [output] sections; see --print-config), then these flags.
+"""
+
+EPILOG = """\
+environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
+PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
+PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION.
+
+examples:
+  ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
+  ./start_producer.sh --mode backfill --start 2025-08-01 --days 7 --rate 20
+  python -m producer.producer --mode backfill --events 1000000 --output jsonl:/tmp/events.jsonl
+  python -m producer.producer --events 100 --output - --seed 7 | jq .event_type
+  KAFKA_TOPIC=x ./start_producer.sh --duplicates 0.01 --late 0.02 --max-lateness 10m
+The ledger (JSON: events by type, sessions, orders, revenue, faults, delivery) path is printed
+at the end. Docs: docs/producer.md.
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser; every default is None so unset flags never override env or file."""
+    p = argparse.ArgumentParser(
+        prog="python -m producer.producer",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("what and when")
+    g.add_argument("--mode", choices=("realtime", "backfill"), help="default realtime")
+    g.add_argument("--rate", type=float, help="average events/s over a day (PRODUCER_RATE, 50)")
+    g.add_argument("--flat", action="store_true", default=None, help="no daily/weekly cycle")
+    g.add_argument("--start", help="backfill: first simulated instant, e.g. 2025-08-01")
+    g.add_argument("--days", type=float, help="backfill: simulated days (default 1)")
+    g.add_argument("--events", type=int, help="stop after this many valid events")
+    g.add_argument("--duration", help="stop after this much wall time, e.g. 30s, 20m, 2h")
+    g.add_argument("--seed", type=int, help="same seed and settings = same bytes (PRODUCER_SEED)")
+    g.add_argument("--users", type=int, help="user pool size (PRODUCER_MAX_USERS, 5000)")
+    g.add_argument("--products", type=int, help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
+    g.add_argument("--config", help="config file: .toml, .json or .yaml (PRODUCER_CONFIG)")
+    o = p.add_argument_group("where")
+    o.add_argument("--output", help="kafka (default) | jsonl:PATH | - for stdout")
+    o.add_argument("--topic", help="Kafka topic (KAFKA_TOPIC, clickstream.raw)")
+    o.add_argument("--bootstrap-servers", help="Kafka servers (KAFKA_BOOTSTRAP_SERVERS)")
+    o.add_argument("--compression", help="lz4 (default), zstd, snappy, gzip or none")
+    o.add_argument(
+        "--delivery-reports",
+        choices=("all", "errors"),
+        help="all: count every delivery report (default); errors: only failures, faster",
+    )
+    o.add_argument("--ledger", help="ledger file (default PRODUCER_LEDGER_DIR/producer-*.json)")
+    o.add_argument("--progress", help="progress line interval, e.g. 5s; 0 turns it off")
+    f = p.add_argument_group("fault injection (all off by default; every fault is counted)")
+    f.add_argument("--duplicates", type=float, help="P(re-send an event with the same event_id)")
+    f.add_argument("--late", type=float, help="P(an event is delivered after later ones)")
+    f.add_argument("--max-lateness", help="how late a late event can be, e.g. 10m (default 5m)")
+    f.add_argument(
+        "--malformed",
+        type=float,
+        help="P(send a broken message too: invalid JSON, missing field, bad type, unknown type)",
+    )
+    x = p.add_argument_group("other")
+    x.add_argument("--print-config", action="store_true", help="print effective settings, exit")
+    x.add_argument("--profile", action="store_true", help="print behaviour statistics, exit")
+    return p
+
+
+def parse_output(text: str) -> dict[str, str]:
+    """`kafka`, `jsonl:PATH` or `-` into output settings."""
+    text = text.strip()
+    if text == "kafka":
+        return {"kind": "kafka"}
+    if text in ("-", "stdout"):
+        return {"kind": "stdout"}
+    if text.startswith("jsonl:") and len(text) > len("jsonl:"):
+        return {"kind": "jsonl", "path": text[len("jsonl:") :]}
+    raise ConfigError(f"output {text!r}: use kafka, jsonl:PATH or - (stdout)")
+
+
+def _number(name: str, text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number; for example {name}=50") from None
+
+
+def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The producer's environment variables as config sections (empty values are ignored)."""
+    get = {k: v.strip() for k, v in env.items() if v is not None and v.strip()}.get
+    out: dict[str, dict[str, Any]] = {"run": {}, "traffic": {}, "behavior": {}, "output": {}}
+    if v := get("PRODUCER_RATE"):
+        out["traffic"]["rate"] = _number("PRODUCER_RATE", v, float)
+    if v := get("PRODUCER_MAX_USERS"):
+        out["behavior"]["users"] = _number("PRODUCER_MAX_USERS", v, int)
+    if v := get("PRODUCER_MAX_PRODUCTS"):
+        out["behavior"]["products"] = _number("PRODUCER_MAX_PRODUCTS", v, int)
+    if v := get("PRODUCER_SEED"):
+        out["run"]["seed"] = _number("PRODUCER_SEED", v, int)
+    if v := get("PRODUCER_LEDGER_DIR"):
+        out["run"]["ledger_dir"] = v
+    if v := get("PRODUCER_PROGRESS_INTERVAL"):
+        out["run"]["progress_s"] = parse_duration(v)
+    if v := get("PRODUCER_OUTPUT"):
+        out["output"].update(parse_output(v))
+    if v := get("KAFKA_TOPIC"):
+        out["output"]["topic"] = v
+    if v := get("KAFKA_BOOTSTRAP_SERVERS"):
+        out["output"]["bootstrap_servers"] = v
+    if v := get("PRODUCER_DELIVERY_REPORTS"):
+        out["output"]["delivery_reports"] = v
+    if v := get("PRODUCER_COMPRESSION"):
+        out["output"]["kafka"] = {"compression.type": v}
+    return out
+
+
+def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The flags that were given, as config sections."""
+    run: dict[str, Any] = {}
+    traffic: dict[str, Any] = {}
+    behavior: dict[str, Any] = {}
+    faults: dict[str, Any] = {}
+    output: dict[str, Any] = {}
+    for name in ("mode", "days", "events", "seed"):
+        if getattr(args, name) is not None:
+            run[name] = getattr(args, name)
+    if args.start is not None:
+        run["start_ms"] = parse_instant(args.start)
+    if args.duration is not None:
+        run["duration_s"] = parse_duration(args.duration)
+    if args.ledger is not None:
+        run["ledger_path"] = args.ledger
+    if args.progress is not None:
+        run["progress_s"] = parse_duration(args.progress)
+    if args.rate is not None:
+        traffic["rate"] = args.rate
+    if args.flat:
+        traffic["flat"] = True
+    if args.users is not None:
+        behavior["users"] = args.users
+    if args.products is not None:
+        behavior["products"] = args.products
+    for name in ("duplicates", "late", "malformed"):
+        if getattr(args, name) is not None:
+            faults[name] = getattr(args, name)
+    if args.max_lateness is not None:
+        faults["max_lateness_s"] = parse_duration(args.max_lateness)
+    if args.output is not None:
+        output.update(parse_output(args.output))
+    if args.topic is not None:
+        output["topic"] = args.topic
+    if args.bootstrap_servers is not None:
+        output["bootstrap_servers"] = args.bootstrap_servers
+    if args.delivery_reports is not None:
+        output["delivery_reports"] = args.delivery_reports
+    if args.compression is not None:
+        output["kafka"] = {"compression.type": args.compression}
+    sections = {"run": run, "traffic": traffic, "behavior": behavior, "faults": faults}
+    return {**sections, "output": output}
+
+
+def build_settings(args: argparse.Namespace, env: Mapping[str, str], default_seed: int) -> Settings:
+    """Defaults < env (with .env files) < config file < flags, checked."""
+    settings = apply_sections(Settings(), env_sections(env))
+    config_path = args.config or env.get("PRODUCER_CONFIG", "").strip()
+    if config_path:
+        settings = apply_sections(settings, read_config_file(config_path))
+    settings = apply_sections(settings, flag_sections(args))
+    if settings.run.seed is None:
+        settings = apply_sections(settings, {"run": {"seed": default_seed}})
+    run = settings.run
+    if run.mode == "realtime" and (run.start_ms is not None or run.days is not None):
+        raise ConfigError("--start and --days belong to --mode backfill; realtime uses the clock")
+    return check(settings)

@@ -1,0 +1,97 @@
+"""Deliberate faults for testing pipelines: duplicates, late events and malformed messages.
+
+In: time-ordered windows of valid events. Out: the messages to send, in send order, each tagged
+with a code so the ledger counts every injected fault exactly. Faults draw from their own
+seeded generator, so switching them on never changes the valid events themselves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+from collections.abc import Iterable
+
+from producer.behavior import Event
+from producer.config import FaultSettings
+from producer.ids import IdSpace
+from producer.models import DUPLICATE, LATE, MALFORMED, MALFORMED_KINDS, TYPE_MASK
+
+UNKNOWN_TYPES = ("wishlist_add", "product_share", "refund_requested")
+DROPPABLE = ("user_id", "session_id", "timestamp", "event_type", "page_url")
+
+
+class FaultInjector:
+    """Turns the valid stream into the sent stream; `drain` releases what it still holds."""
+
+    def __init__(self, settings: FaultSettings, seed: int) -> None:
+        self._s = settings
+        self._rng = random.Random(f"{seed}:faults")
+        self._ids = IdSpace(self._rng)  # malformed copies get ids no valid event has
+        self._held: list[tuple[int, int, Event]] = []  # (release_ms, order, message)
+        self._order = 0
+
+    @property
+    def holding(self) -> int:
+        """Messages held back (late events and pending duplicates)."""
+        return len(self._held)
+
+    def _hold(self, release_ms: int, message: Event) -> None:
+        self._order += 1
+        heapq.heappush(self._held, (release_ms, self._order, message))
+
+    def apply(self, batch: Iterable[Event]) -> list[Event]:
+        """Messages to send for these valid events, releasing held ones when their time comes."""
+        s, rand, held = self._s, self._rng.random, self._held
+        late_ms = max(1, int(s.max_lateness_s * 1000))
+        min_late_ms = min(1000, late_ms)
+        dup_ms = max(1, int(s.duplicate_delay_s * 1000))
+        out: list[Event] = []
+        for event in batch:
+            t = event[0]
+            while held and held[0][0] <= t:
+                out.append(heapq.heappop(held)[2])
+            if s.late and rand() < s.late:
+                delay = min_late_ms + int(rand() * (late_ms - min_late_ms))
+                self._hold(t + delay, (t, event[1] | LATE, event[2], event[3], event[4]))
+            else:
+                out.append(event)
+            if s.duplicates and rand() < s.duplicates:
+                copy = (t, DUPLICATE | (event[1] & TYPE_MASK), event[2], event[3], 0)
+                self._hold(t + int(rand() * dup_ms), copy)
+            if s.malformed and rand() < s.malformed:
+                out.append(self.malformed(event))
+        return out
+
+    def drain(self) -> list[Event]:
+        """Everything still held, in release order (call at the end of a run)."""
+        out = [item[2] for item in sorted(self._held)]
+        self._held.clear()
+        return out
+
+    def malformed(self, event: Event) -> Event:
+        """A broken copy of `event` under a fresh event_id: one of the four malformed kinds."""
+        rng = self._rng
+        kind = rng.randrange(len(MALFORMED_KINDS))
+        data = json.loads(event[2])
+        data["event_id"] = self._ids.next()
+        name = MALFORMED_KINDS[kind]
+        if name == "invalid_json":
+            text = json.dumps(data, separators=(",", ":"))
+            text = text[: rng.randrange(10, len(text) - 1)]  # cut short: never parses
+        else:
+            if name == "missing_field":
+                del data[rng.choice(DROPPABLE)]
+            elif name == "bad_type":
+                # Only values no parser can take for the declared type.
+                choice = rng.random() if data.get("price") is not None else 0.0
+                if choice < 1 / 3:
+                    data["timestamp"] = "19/08/2025 14:05:22"
+                elif choice < 2 / 3:
+                    data["price"] = f"{data['price']} USD"
+                else:
+                    data["quantity"] = "two"
+            else:
+                data["event_type"] = rng.choice(UNKNOWN_TYPES)
+            text = json.dumps(data, separators=(",", ":"))
+        return (event[0], MALFORMED | kind, text, event[3], 0)

@@ -1,0 +1,131 @@
+"""The event schema (DESIGN.md §3) and the small records the simulator is built from.
+
+Events travel as pre-serialised JSON bytes; this module names their fields, the codes the
+simulator tags them with for the ledger, and a validator that tests and the profile use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+EVENT_TYPES = ("page_view", "add_to_cart", "purchase")
+DEVICE_TYPES = ("mobile", "desktop", "tablet")
+
+# Field order of every serialised event; extras (category, referrer, country) come last-ish.
+FIELDS = (
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user_id",
+    "session_id",
+    "product_id",
+    "page_url",
+    "category",
+    "price",
+    "quantity",
+    "order_id",
+    "user_agent",
+    "ip_address",
+    "device_type",
+    "country",
+    "referrer",
+)
+REQUIRED_FIELDS = ("event_id", "event_type", "timestamp", "user_id", "session_id", "page_url")
+
+# Codes carried next to each serialised message so the ledger can count without parsing.
+# Bits 0-1: event type index; flags above. Fault copies use the high bits.
+TYPE_MASK = 3
+SESSION_FIRST = 4
+USER_FIRST = 8
+ORDER_FIRST = 16
+LATE = 32
+DUPLICATE = 64
+MALFORMED = 128
+MALFORMED_KINDS = ("invalid_json", "missing_field", "bad_type", "unknown_event_type")
+
+PAGE_VIEW, ADD_TO_CART, PURCHASE = 0, 1, 2
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A catalog category: display name, URL slug and its lognormal price parameters."""
+
+    name: str
+    slug: str
+    weight: float
+    median_price: float
+    price_sigma: float
+
+
+@dataclass(slots=True)
+class User:
+    """One visitor: a stable id, device, user agent, IP and country, pre-serialised once."""
+
+    user_id: str
+    device: int  # index into DEVICE_TYPES
+    head: str  # '"user_id":"…","session_id":"' (the session id follows)
+    tail: str  # '"user_agent":…,"ip_address":…,"device_type":…,"country":…'
+    sessions: int = 0
+
+
+def weighted_slots(items: tuple[tuple[Any, float], ...], bits: int) -> list[Any]:
+    """A lookup table of 2**bits slots filled in proportion to the weights (O(1) sampling)."""
+    n = 1 << bits
+    total = sum(w for _, w in items)
+    table: list[Any] = []
+    for value, weight in items:
+        table.extend([value] * round(weight / total * n))
+    return (table + [items[0][0]] * n)[:n]
+
+
+def device_from_user_agent(user_agent: str) -> str:
+    """Classify a user agent the way analytics tools do: iPad/Android-without-Mobile = tablet."""
+    if "iPad" in user_agent or ("Android" in user_agent and "Mobile" not in user_agent):
+        return "tablet"
+    if "iPhone" in user_agent or "Mobile" in user_agent:
+        return "mobile"
+    return "desktop"
+
+
+def _is_money(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def validate_event(event: Any) -> str | None:
+    """Return None for a valid event, else a short reason in the processor's vocabulary."""
+    if not isinstance(event, dict):
+        return "not_an_object"
+    for name in REQUIRED_FIELDS:
+        if event.get(name) is None:
+            return f"missing_field:{name}"
+    if event["event_type"] not in EVENT_TYPES:
+        return "unknown_event_type"
+    for name in ("event_id", "user_id", "session_id"):
+        if not isinstance(event[name], str) or not UUID_RE.match(event[name]):
+            return f"bad_type:{name}"
+    if not isinstance(event["timestamp"], str) or not TIMESTAMP_RE.match(event["timestamp"]):
+        return "bad_type:timestamp"
+    if event.get("device_type") not in DEVICE_TYPES:
+        return "bad_type:device_type"
+    product_id = event.get("product_id")
+    if product_id is not None and not (isinstance(product_id, str) and UUID_RE.match(product_id)):
+        return "bad_type:product_id"
+    if event["event_type"] == "page_view":
+        return None
+    if product_id is None:
+        return "missing_field:product_id"
+    if not _is_money(event.get("price")) or event["price"] <= 0:
+        return "bad_type:price"
+    quantity = event.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        return "bad_type:quantity"
+    if event["event_type"] == "purchase" and not (
+        isinstance(event.get("order_id"), str) and UUID_RE.match(event["order_id"])
+    ):
+        return "bad_type:order_id"
+    return None

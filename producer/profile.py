@@ -1,0 +1,259 @@
+"""Behaviour profile: `python -m producer.profile` prints what the simulator's events look like.
+
+Generates a sample (or reads a JSON-lines file), measures funnel rates, session lengths, bounce
+share, device and visitor mixes with their conversion, product popularity and the hour-of-day
+curve, and prints each next to its target range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from infra.env import ConfigError, load_env
+from producer.clock import DAY_MS, parse_instant
+from producer.config import Settings
+from producer.data_generator import Simulator
+
+SAMPLE_START = "2025-01-06"  # a Monday, so a 7-day sample is one whole week
+SAMPLE_EVENTS = 300_000
+SAMPLE_DAYS = 7.0
+
+
+@dataclass
+class SessionStats:
+    """What one session did."""
+
+    events: int = 0
+    page_views: int = 0
+    carts: int = 0
+    orders: int = 0
+    device: str = ""
+    returning: bool = False
+
+
+@dataclass
+class Profile:
+    """Behaviour statistics of a sample of events."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    product_views: Counter[str] = field(default_factory=Counter)
+    sessions: dict[str, SessionStats] = field(default_factory=dict)
+    hours: Counter[int] = field(default_factory=Counter)
+    weekdays: Counter[int] = field(default_factory=Counter)
+    orders: set[str] = field(default_factory=set)
+    inferred_visitors: bool = False
+
+    def rates(self) -> dict[str, float]:
+        """Every statistic the profile reports, by name."""
+        s = list(self.sessions.values())
+        n = len(s) or 1
+        lengths = sorted(x.events for x in s) or [0]
+        carts = [x for x in s if x.carts]
+        views = sorted(self.product_views.values(), reverse=True)
+        total_views = sum(views) or 1
+        n_products = len(views) or 1
+        out = {
+            "add_to_cart_per_product_view": self.events["add_to_cart"] / total_views,
+            "purchase_lines_per_add_to_cart": self.events["purchase"]
+            / max(1, self.events["add_to_cart"]),
+            "cart_abandonment": sum(1 for x in carts if not x.orders) / max(1, len(carts)),
+            "session_conversion": sum(1 for x in s if x.orders) / n,
+            "bounce_share": sum(1 for x in s if x.events == 1 and x.page_views == 1) / n,
+            "mean_session_events": sum(lengths) / n,
+            "top_1pct_product_view_share": sum(views[: max(1, n_products // 100)]) / total_views,
+            "top_10pct_product_view_share": sum(views[: max(1, n_products // 10)]) / total_views,
+        }
+        for q in (25, 50, 75, 90, 99):
+            out[f"session_events_p{q}"] = lengths[min(len(lengths) - 1, len(lengths) * q // 100)]
+        for device in ("mobile", "desktop", "tablet"):
+            group = [x for x in s if x.device == device]
+            out[f"share_{device}"] = len(group) / n
+            out[f"conversion_{device}"] = sum(1 for x in group if x.orders) / max(1, len(group))
+        for name, flag in (("new", False), ("returning", True)):
+            group = [x for x in s if x.returning is flag]
+            out[f"share_{name}"] = len(group) / n
+            out[f"conversion_{name}"] = sum(1 for x in group if x.orders) / max(1, len(group))
+        out["mobile_vs_desktop_conversion"] = out["conversion_mobile"] / max(
+            1e-9, out["conversion_desktop"]
+        )
+        out["returning_vs_new_conversion"] = out["conversion_returning"] / max(
+            1e-9, out["conversion_new"]
+        )
+        hours = [self.hours[h] for h in range(24)]
+        mean_hour = sum(hours) / 24 or 1
+        out["night_trough_vs_peak"] = min(hours) / max(1, max(hours))
+        for h in range(24):
+            out[f"hour_{h:02d}"] = hours[h] / mean_hour
+        weekday = sum(self.weekdays[d] for d in range(5)) / 5
+        weekend = sum(self.weekdays[d] for d in (5, 6)) / 2
+        out["weekend_vs_weekday"] = weekend / weekday if weekday else 0.0
+        return out
+
+
+def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None) -> Profile:
+    """Profile parsed events; `returning` maps session_id to visitor type when it is known."""
+    p = Profile(inferred_visitors=returning is None)
+    seen_users: set[str] = set()
+    for e in events:
+        sid = e["session_id"]
+        stats = p.sessions.get(sid)
+        if stats is None:
+            stats = p.sessions[sid] = SessionStats(device=e["device_type"])
+            if returning is None:
+                stats.returning = e["user_id"] in seen_users
+                seen_users.add(e["user_id"])
+            else:
+                stats.returning = returning.get(sid, False)
+        kind = e["event_type"]
+        p.events[kind] += 1
+        stats.events += 1
+        if kind == "page_view":
+            stats.page_views += 1
+            if e.get("product_id"):
+                p.product_views[e["product_id"]] += 1
+        elif kind == "add_to_cart":
+            stats.carts += 1
+        elif e["order_id"] not in p.orders:
+            p.orders.add(e["order_id"])
+            stats.orders += 1
+        ts = e["timestamp"]
+        p.hours[int(ts[11:13])] += 1
+        day = int(parse_instant(ts[:10]) // DAY_MS)
+        p.weekdays[(day + 3) % 7] += 1
+    return p
+
+
+def generate(settings: Settings) -> tuple[Iterator[dict[str, Any]], dict[str, bool]]:
+    """A backfill sample from settings (events/days/start default to a week of 300k events)."""
+    run = settings.run
+    events = run.events or SAMPLE_EVENTS
+    days = run.days or SAMPLE_DAYS
+    start = run.start_ms if run.start_ms is not None else parse_instant(SAMPLE_START)
+    traffic = replace(settings.traffic, rate=events / (days * 86400) * 1.02)
+    sim = Simulator(settings.behavior, traffic, run.seed or 0, start, None, events)
+    visitors: dict[str, bool] = {}
+    sim.model.observer = visitors
+    stream = (json.loads(e[2]) for window in sim.windows() for e in window)
+    return stream, visitors
+
+
+TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
+    ("add_to_cart_per_product_view", "add-to-cart / product views", 0.03, 0.05, "%"),
+    ("purchase_lines_per_add_to_cart", "purchase lines / add-to-carts", 0.25, 0.35, "%"),
+    ("cart_abandonment", "cart sessions abandoned", 0.62, 0.78, "%"),
+    ("session_conversion", "sessions with an order", 0.01, 0.03, "%"),
+    ("session_events_p50", "session length median (events)", 2, 3, ""),
+    ("session_events_p90", "session length p90", 5, 30, ""),
+    ("session_events_p99", "session length p99 (long tail)", 15, 200, ""),
+    ("bounce_share", "single-page bounce share", 0.30, 0.55, "%"),
+    ("share_mobile", "mobile share of sessions", 0.60, 0.75, "%"),
+    ("mobile_vs_desktop_conversion", "mobile / desktop conversion", 0.35, 0.65, "x"),
+    ("returning_vs_new_conversion", "returning / new conversion", 2.0, 3.0, "x"),
+    ("top_1pct_product_view_share", "top 1% products' share of views", 0.10, 0.40, "%"),
+    ("top_10pct_product_view_share", "top 10% products' share of views", 0.40, 0.75, "%"),
+    ("night_trough_vs_peak", "quietest hour / busiest hour", 0.0, 0.35, "x"),
+    ("weekend_vs_weekday", "weekend day / weekday events", 0.0, 0.97, "x"),
+)
+
+
+def report_lines(p: Profile) -> list[str]:
+    """The profile as printable lines: each statistic, its target and ok/OFF."""
+    r = p.rates()
+    lines = [f"{'statistic':<36} {'value':>9}   {'target':<14}"]
+    for key, label, low, high, unit in TARGETS:
+        value = r[key]
+        if unit == "%":
+            shown, target = f"{value:.1%}", f"{low:.0%}-{high:.0%}"
+        elif unit == "x":
+            shown, target = f"{value:.2f}", f"{low:g}-{high:g}"
+        else:
+            shown, target = f"{value:g}", f"{low:g}-{high:g}"
+        verdict = "ok" if low <= value <= high else "OFF"
+        lines.append(f"{label:<36} {shown:>9}   {target:<14} {verdict}")
+    lines.append(
+        "conversion by device: "
+        + ", ".join(f"{d} {r[f'conversion_{d}']:.2%}" for d in ("mobile", "desktop", "tablet"))
+        + f"; new {r['conversion_new']:.2%} ({r['share_new']:.0%} of sessions), "
+        f"returning {r['conversion_returning']:.2%}"
+        + (" (visitor type inferred from first appearance)" if p.inferred_visitors else "")
+    )
+    lines.append(
+        "session length quantiles p25/p50/p75/p90/p99: "
+        + "/".join(str(r[f"session_events_p{q}"]) for q in (25, 50, 75, 90, 99))
+        + f", mean {r['mean_session_events']:.2f}"
+    )
+    bars = " ▁▂▃▄▅▆▇█"
+    peak = max(r[f"hour_{h:02d}"] for h in range(24)) or 1
+    curve = "".join(bars[round(r[f"hour_{h:02d}"] / peak * 8)] for h in range(24))
+    lines.append(f"events by UTC hour 00-23 (relative to peak): |{curve}|")
+    lines.append(
+        "  "
+        + " ".join(f"{h:02d}:{r[f'hour_{h:02d}']:.2f}" for h in range(0, 24, 3))
+        + "  (1.00 = hourly mean)"
+    )
+    return lines
+
+
+def print_profile(settings: Settings, source: str | None = None) -> int:
+    """Generate (or read) a sample, print the profile; exit code 0."""
+    if source:
+        with open(source, encoding="utf-8") as f:
+            events = [json.loads(line) for line in f if line.strip()]
+        p = measure(events, None)
+        origin = f"read from {source}"
+    else:
+        stream, visitors = generate(settings)
+        events_list = list(stream)
+        p = measure(events_list, visitors)
+        origin = f"generated with seed {settings.run.seed}"
+    print(
+        f"behaviour profile: {sum(p.events.values()):,} events, {len(p.sessions):,} sessions, "
+        f"{len(p.orders):,} orders ({origin})"
+    )
+    for line in report_lines(p):
+        print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m producer.profile [--events N] [--days D] [--seed S] [--config F] [--input F]`."""
+    from producer import cli
+
+    ap = argparse.ArgumentParser(
+        prog="python -m producer.profile",
+        description="Print behaviour statistics of the simulator next to their target ranges.",
+    )
+    ap.add_argument("--input", help="profile this JSON-lines file instead of generating")
+    ap.add_argument("--events", type=int, help=f"sample size (default {SAMPLE_EVENTS:,})")
+    ap.add_argument("--days", type=float, help=f"simulated days (default {SAMPLE_DAYS:g})")
+    ap.add_argument("--start", help=f"first simulated day (default {SAMPLE_START}, a Monday)")
+    ap.add_argument("--seed", type=int, help="default 1")
+    ap.add_argument("--config", help="behaviour config file, as for the producer")
+    args = ap.parse_args(argv)
+    if args.input and not Path(args.input).is_file():
+        print(f"profile: {args.input} does not exist", file=sys.stderr)
+        return 2
+    flags = cli.parser().parse_args(
+        ["--mode", "backfill", "--seed", str(args.seed if args.seed is not None else 1)]
+        + (["--config", args.config] if args.config else [])
+        + (["--events", str(args.events)] if args.events else [])
+        + (["--days", str(args.days)] if args.days else [])
+        + (["--start", args.start] if args.start else [])
+    )
+    try:
+        settings = cli.build_settings(flags, load_env(), default_seed=1)
+    except ConfigError as exc:
+        print(f"profile: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return print_profile(settings, args.input)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
