@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,7 +34,7 @@ QUERIES = list(queries())
 NUMBER = (int, float, Decimal, type(None))
 
 
-def producer_command(topic: str, start: datetime) -> list[str]:
+def producer_command(topic: str, start: datetime, ledger: Path) -> list[str]:
     """Return the producer's backfill command: EVENTS events spread over the last HOURS."""
     return [
         sys.executable, "-m", "producer.producer",
@@ -43,7 +44,9 @@ def producer_command(topic: str, start: datetime) -> list[str]:
         "--days", f"{HOURS / 24:.4f}",
         "--events", str(EVENTS),
         "--rate", f"{EVENTS / (HOURS * 3600):.3f}",
+        "--flat",
         "--seed", "7",
+        "--ledger", str(ledger),
         "--duplicates", "0.02",
         "--late", "0.01",
         "--malformed", "0.01",
@@ -70,8 +73,9 @@ def filled_schema(services: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     PostgresNative(services.settings).apply_schema(schema=schema, scratch=True)
     try:
         start = datetime.now(UTC) - timedelta(hours=HOURS)
-        _run(producer_command(topic, start), "producer backfill", 300)
-        checkpoint = tmp_path_factory.mktemp("checkpoint") / "grafana"
+        work = tmp_path_factory.mktemp("pipeline")
+        _run(producer_command(topic, start, work / "ledger.json"), "producer backfill", 300)
+        checkpoint = work / "checkpoint"
         processor = [
             sys.executable, "-m", "processor.streaming_processor", "--available-now",
             "--topic", topic, "--schema", schema, "--checkpoint-dir", str(checkpoint),
