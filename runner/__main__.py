@@ -8,7 +8,9 @@ On a terminal the live view (processor.status) follows in the foreground until C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +25,15 @@ from runner.supervise import Child, Stopping, first_exited, raise_on_signals, st
 FIRST_BATCH_TIMEOUT = 240.0
 
 
+def emit(text: str) -> None:
+    """Print now; a closed stdout (a pipe whose reader quit) must not stop the shutdown."""
+    with contextlib.suppress(OSError):  # BrokenPipeError is an OSError
+        print(text, flush=True)
+
+
 def say(text: str) -> None:
     """Print one progress line now."""
-    print(f"==> {text}", flush=True)
+    emit(f"==> {text}")
 
 
 def docker_engine_answers() -> bool:
@@ -90,18 +98,18 @@ def live_view(pg: status.StatusSettings, children: list[Child], interval: float)
             previous = snap
         except status.StatusError as exc:
             screen = f"live view: {exc}"
-        print(clear + screen + "\n(the pipeline stops with Ctrl-C)", flush=True)
+        emit(clear + screen + "\n(the pipeline stops with Ctrl-C)")
         time.sleep(interval)
 
 
-def wait_for_first_batch(pg: status.StatusSettings, children: list[Child]) -> bool:
-    """Wait until the processor commits a batch; False if a child dies or time runs out."""
+def wait_for_first_batch(pg: status.StatusSettings, children: list[Child], before: int) -> bool:
+    """Wait until the processor commits a batch beyond `before`; False if a child dies."""
     say("waiting for the first micro-batch (Spark takes 20-60 s to start) ...")
     began = time.monotonic()
     while time.monotonic() - began < FIRST_BATCH_TIMEOUT:
         if first_exited(children) is not None:
             return False
-        if batches_committed(pg) > 0:
+        if batches_committed(pg) > before:
             say(f"first micro-batch committed after {time.monotonic() - began:.0f} s")
             return True
         time.sleep(2)
@@ -142,13 +150,14 @@ def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
         ),
     ]
     restore = raise_on_signals()
+    code = 1
     try:
+        before = batches_committed(pg)
         for child in reversed(children):  # the processor first: Spark is the slow starter
             child.start(env, ROOT)
             say(f"{child.name} started (pid {child.pid}), log {child.log}")
-        ok = wait_for_first_batch(pg, children)
-        if ok:
-            print(where_to_look(env, pg, logs), flush=True)
+        if wait_for_first_batch(pg, children, before):
+            emit(where_to_look(env, pg, logs))
             if view:
                 time.sleep(1)
                 live_view(pg, children, interval)
@@ -157,19 +166,22 @@ def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
         dead = first_exited(children)
         if dead is not None:
             say(f"{dead.name} exited with code {dead.exit_code()}; last lines of {dead.log}:")
-            print(dead.log_tail(), flush=True)
-        codes = stop_all(children, say)
-        say(f"stopped: {codes}")
-        return 1
+            emit(dead.log_tail())
     except Stopping as why:
-        print(flush=True)
+        emit("")
         say(f"{why}: stopping the pipeline")
-        codes = stop_all(children, say)
-        say(f"stopped cleanly: exit codes {codes}; data stays in PostgreSQL")
-        return 0
+        code = 0
     finally:
+        # Always stop the children (they run in their own sessions, so nothing else will), and
+        # let no second Ctrl-C interrupt that: each stop is bounded by its grace period.
         restore()
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        codes = stop_all(children, say)
+        say(f"stopped: exit codes {codes}; the data stays in PostgreSQL")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         pidfile.unlink(missing_ok=True)
+    return code
 
 
 def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
@@ -177,7 +189,7 @@ def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
     compose = ["docker", "compose"]
     say("docker compose up -d --build producer processor")
     subprocess.run([*compose, "up", "-d", "--build", "producer", "processor"], check=True)
-    print(where_to_look(env, pg, None), flush=True)
+    emit(where_to_look(env, pg, None))
     restore = raise_on_signals()
     try:
         if view:
