@@ -26,46 +26,62 @@ from processor.schema import (
     UUID_FIELDS,
 )
 
-UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:?\d{2})$"
+# Java regexes; \z (not $) so that a trailing newline cannot slip through to PostgreSQL.
+UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z"
+TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:?\d{2})\z"
 _OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _H = "[0-9a-fA-F]{1,4}"
 IP_RE = (
-    rf"^({_OCTET}\.){{3}}{_OCTET}$|^(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}"
+    rf"^({_OCTET}\.){{3}}{_OCTET}\z|^(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}"
     rf"|({_H}:){{1,5}}(:{_H}){{1,2}}|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}"
-    rf"|({_H}:){{1,2}}(:{_H}){{1,5}}|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))$"
+    rf"|({_H}:){{1,2}}(:{_H}){{1,5}}|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))\z"
 )
 # The JSON escape for U+0000: PostgreSQL text cannot hold that character.
 NUL_ESCAPE = "\\u0000"
 
-FORMATS: dict[str, str] = {
-    **dict.fromkeys(UUID_FIELDS, UUID_RE),
-    "timestamp": TIMESTAMP_RE,
-    "ip_address": IP_RE,
-}
+FORMATS: dict[str, str] = {"timestamp": TIMESTAMP_RE, **dict.fromkeys(UUID_FIELDS, UUID_RE)}
+# The timestamp then every uuid present, joined by "|": matches iff each present value matches
+# its own pattern (neither pattern can contain "|"), at a fraction of the cost of five regexes.
+COMBINED_FIELDS = ("timestamp", *UUID_FIELDS)
+COMBINED_RE = "^" + TIMESTAMP_RE[1:-2] + r"(\|" + UUID_RE[1:-2] + r"){3,5}\z"
 
 
-def _reason_checks(j: Column, text: Column, payload: Column) -> list[Column]:
+def _reason_checks(
+    j: Column, text: Column, ts: Column, payload: Column, utf8_ok: Column
+) -> list[Column]:
     """Ordered (first match wins) reason expressions for one parsed message."""
     corrupt = j[CORRUPT_COLUMN].isNotNull()
     checks: list[Column] = [
-        F.when(payload.isNull() | (F.trim(payload) == ""), F.lit("empty_payload")),
-        F.when(~F.is_valid_utf8(payload), F.lit("invalid_utf8")),
+        F.when(payload.isNull() | (F.length(payload) == 0), F.lit("empty_payload")),
+        F.when(~utf8_ok, F.lit("invalid_utf8")),
         F.when(
             j.isNull() | (corrupt & F.json_object_keys(payload).isNull()), F.lit("invalid_json")
         ),
         F.when(F.instr(payload, NUL_ESCAPE) > 0, F.lit("nul_character")),
     ]
-    for name in JSON_FIELDS:
-        typed, as_text = j[name], text[name]
-        if name in REQUIRED_FIELDS:
-            checks.append(F.when(typed.isNull() & as_text.isNull(), F.lit(f"missing_field:{name}")))
-        bad = typed.isNull() & as_text.isNotNull()
-        if name in FORMATS:
-            bad = bad | (typed.isNotNull() & ~typed.rlike(FORMATS[name]))
-        if name == "timestamp":
-            bad = bad | (typed.isNotNull() & typed.try_cast("timestamp").isNull())
-        checks.append(F.when(bad, F.lit(f"bad_type:{name}")))
+    checks += [
+        F.when(j[name].isNull() & text[name].isNull(), F.lit(f"missing_field:{name}"))
+        for name in REQUIRED_FIELDS
+    ]
+    # A JSON type Spark could not convert: only ever true for corrupt records (text is null else).
+    checks += [
+        F.when(j[name].isNull() & text[name].isNotNull(), F.lit(f"bad_type:{name}"))
+        for name in JSON_FIELDS
+    ]
+    # Formats: one combined regex for the common, valid case; per field only when it fails.
+    per_field = [
+        F.when(j[name].isNotNull() & ~j[name].rlike(pattern), F.lit(f"bad_type:{name}"))
+        for name, pattern in FORMATS.items()
+    ]
+    combined = F.concat_ws("|", *(j[name] for name in COMBINED_FIELDS))
+    checks.append(F.when(~combined.rlike(COMBINED_RE), F.coalesce(*per_field)))
+    checks.append(F.when(j["timestamp"].isNotNull() & ts.isNull(), F.lit("bad_type:timestamp")))
+    checks.append(
+        F.when(
+            j["ip_address"].isNotNull() & ~j["ip_address"].rlike(IP_RE),
+            F.lit("bad_type:ip_address"),
+        )
+    )
     event_type, price, quantity = j["event_type"], j["price"], j["quantity"]
     is_cart_or_purchase = event_type.isin("add_to_cart", "purchase")
     is_purchase = event_type == "purchase"
@@ -90,6 +106,7 @@ def parse_messages(messages: DataFrame) -> DataFrame:
     """Turn Kafka source rows into checked rows: typed event columns, Kafka position, `reason`."""
     source = messages.select(
         F.col("value").cast("string").alias("payload"),
+        F.is_valid_utf8(F.col("value").cast("string")).alias("utf8_ok"),
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
@@ -98,14 +115,15 @@ def parse_messages(messages: DataFrame) -> DataFrame:
     payload = F.col("payload")
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
     with_json = source.withColumn(
-        "j", F.when(F.is_valid_utf8(payload), F.from_json(payload, TYPED_SCHEMA, options))
+        "j", F.when(F.col("utf8_ok"), F.from_json(payload, TYPED_SCHEMA, options))
     )
     j = F.col("j")
     # The text view is parsed again only for records Spark could not convert to TYPED_SCHEMA.
     with_text = with_json.withColumn(
         "t", F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA))
-    )
-    reason = F.coalesce(*_reason_checks(j, F.col("t"), payload))
+    ).withColumn("ts", j["timestamp"].try_cast("timestamp"))
+    checks = _reason_checks(j, F.col("t"), F.col("ts"), payload, F.col("utf8_ok"))
+    reason = F.coalesce(*checks)
     checked = with_text.withColumn("reason", reason)
     valid = F.col("reason").isNull()
 
@@ -116,7 +134,7 @@ def parse_messages(messages: DataFrame) -> DataFrame:
     return checked.select(
         field("event_id").alias("event_id"),
         field("event_type").alias("event_type"),
-        F.when(valid, j["timestamp"].try_cast("timestamp")).alias("event_time"),
+        F.when(valid, F.col("ts")).alias("event_time"),
         field("user_id").alias("user_id"),
         field("session_id").alias("session_id"),
         field("product_id").alias("product_id"),
