@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def test_kafka_runs_kraft_single_node() -> None:
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners - advertised
     assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     assert _mounts("kafka")[env["KAFKA_LOG_DIRS"]] == "kafka-data"
 
 
