@@ -89,12 +89,13 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
         runner.stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = runner.run()
     finally:
         sink.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     finished = datetime.now(UTC)
     record = {
         "ledger_version": 1,

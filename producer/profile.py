@@ -101,6 +101,7 @@ def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None)
     """Profile parsed events; `returning` maps session_id to visitor type when it is known."""
     p = Profile(inferred_visitors=returning is None)
     seen_users: set[str] = set()
+    weekdays: dict[str, int] = {}
     for e in events:
         sid = e["session_id"]
         stats = p.sessions.get(sid)
@@ -125,8 +126,10 @@ def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None)
             stats.orders += 1
         ts = e["timestamp"]
         p.hours[int(ts[11:13])] += 1
-        day = int(parse_instant(ts[:10]) // DAY_MS)
-        p.weekdays[(day + 3) % 7] += 1
+        weekday = weekdays.get(ts[:10])
+        if weekday is None:
+            weekday = weekdays[ts[:10]] = (parse_instant(ts[:10]) // DAY_MS + 3) % 7
+        p.weekdays[weekday] += 1
     return p
 
 

@@ -6,6 +6,7 @@ visitors replace a random slot of the pool, so returning visitors always find so
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from bisect import bisect
@@ -130,6 +131,14 @@ def user_agent_pool(rng: random.Random, device: str, size: int = UA_POOL_SIZE) -
     ]
 
 
+@functools.cache
+def ip_pool() -> tuple[str, ...]:
+    """Public IPv4 addresses from Faker, built once per process: part of the model, not the seed."""
+    fake = Faker("en_US")
+    fake.seed_instance(20250819)
+    return tuple(fake.ipv4_public() for _ in range(IP_POOL_SIZE))
+
+
 class UserPool:
     """A fixed number of user slots; `visit` returns the user of a new session."""
 
@@ -137,9 +146,7 @@ class UserPool:
         self._rng = rng
         self._device = weighted_slots(tuple(zip(range(3), device_mix, strict=True)), 10)
         countries = weighted_slots(COUNTRIES, 10)
-        fake = Faker("en_US")
-        fake.seed_instance(rng.getrandbits(32))
-        ips = [fake.ipv4_public() for _ in range(IP_POOL_SIZE)]
+        ips = ip_pool()
         # Each device gets a pool of serialised profiles; a new user takes one and keeps it.
         self._profiles: list[list[str]] = []
         for name in DEVICE_TYPES:
