@@ -312,10 +312,14 @@ def pipeline_health() -> list[Panel]:
         ),
         table(
             "Rejections by reason",
-            "Messages that were not valid events, by reason (rejected_events).",
+            "Messages that were not valid events, by reason (rejected_events); one 'none' row "
+            "when the range has none.",
             """SELECT reason, count(*) AS "messages", max(rejected_at) AS "last seen"
-            FROM rejected_events WHERE $__timeFilter(rejected_at)
-            GROUP BY reason ORDER BY 2 DESC""",
+            FROM rejected_events WHERE $__timeFilter(rejected_at) GROUP BY reason
+            UNION ALL
+            SELECT 'none', 0, NULL
+            WHERE NOT EXISTS (SELECT 1 FROM rejected_events WHERE $__timeFilter(rejected_at))
+            ORDER BY 2 DESC""",
             [override("last seen", unit="dateTimeFromNow")],
             sort_by="messages",
         ),
