@@ -4,7 +4,7 @@ VENV  := .local/venv
 PY    := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down purge status test test-unit lint format bench demo
+.PHONY: help setup up down purge status test test-unit lint format bench demo view dashboards
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,3 +41,9 @@ bench: setup ## run the benchmarks (each prints one line of figures)
 
 demo: ## run the whole pipeline and show where to look
 	./run_pipeline.sh
+
+view: setup ## live terminal view of the KPIs (no Grafana needed)
+	./show_metrics.sh
+
+dashboards: setup ## regenerate config/grafana/dashboards/*.json from config/grafana/generate
+	$(PY) config/grafana/generate

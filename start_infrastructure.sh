@@ -20,6 +20,7 @@ if [[ "$mode" == docker ]]; then
   echo "==> Docker mode: docker compose up (Kafka, PostgreSQL, Spark master/worker, Grafana)"
   [[ -f .env ]] || cp .env.example .env
   docker compose up -d --wait kafka postgres spark-master spark-worker grafana
+  docker compose up kafka-init   # one-shot: creates the topic with KAFKA_PARTITIONS partitions
   docker compose ps
   exit 0
 fi

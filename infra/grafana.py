@@ -64,7 +64,11 @@ class GrafanaNative:
             POSTGRES_READONLY_USER=s.pg_reader,
             POSTGRES_READONLY_PASSWORD=s.pg_reader_password,
         )
-        cmd = [*binary, *(["--homepath", homepath] if homepath else [])]
+        cmd = [
+            *binary,
+            f"--config={config / 'grafana.ini'}",
+            *([f"--homepath={homepath}"] if homepath else []),
+        ]
         start_detached(cmd, self.log, self.pidfile, env=env, cwd=self.home.parent)
         wait_until(lambda: port_open("127.0.0.1", s.grafana_port), 60)
         return True
