@@ -99,15 +99,12 @@ class Naive:
         else:
             from kafka import KafkaProducer
 
-            producer = KafkaProducer(
-                bootstrap_servers=servers,
-                value_serializer=lambda v: json.dumps(v).encode(),
-                key_serializer=str.encode,
-            )
+            producer = KafkaProducer(bootstrap_servers=servers)
             t0 = time.perf_counter()
             for _ in range(events):
                 event = self.event()
-                producer.send(topic, value=event, key=event["session_id"])
+                value = json.dumps(event).encode()
+                producer.send(topic, value=value, key=str(event["session_id"]).encode())
             producer.flush()
             elapsed = time.perf_counter() - t0
             producer.close()

@@ -114,148 +114,153 @@ class SessionModel:
 
     def session(self, t: int) -> list[Event]:
         """Generate one session starting at epoch ms `t`."""
+        return self.generate([t])
+
+    def generate(self, starts: list[int]) -> list[Event]:
+        """Generate one session per start time (epoch ms); each session's events in order."""
         s, rng, cat = self._s, self._rng, self._catalog
         rand, bits = rng.random, rng.getrandbits
         products, views, popular = cat.products, cat.view_parts, cat.popular
         category_parts, search_parts = cat.category_parts, cat.search_parts
-        returning = rand() < s.returning_share
-        user = self._users.visit(returning)
-        flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
-        user.sessions += 1
-        atc_boost, checkout_boost = self._boost[user.device][returning]
-        atc_p = s.add_to_cart_rate * atc_boost
-        checkout_p = min(0.95, s.cart_to_checkout * checkout_boost)
-        stay = self._stay[bits(11)]
-        sid = random_uuid(rng)
-        self._sessions += 1
-        if self.observer is not None:
-            self.observer[sid] = returning
-        head = f'{user.head}{sid}",'
-        tail = f"{user.tail}{self._referrers[bits(10)]}}}"
         ep, salt, n = self._event_ids.state()  # event ids inlined: the hottest line
         days, think, max_events = self._days, self._think, s.max_session_events
         out: list[Event] = []
-        cart: dict[int, int] = {}
-        page = self._landing[bits(8)]
-        cc = cat.category(rand())  # category in context (category and search pages)
-        prod = popular(rand())
-        if page == PRODUCT:
-            part = views[prod]
-        elif page == CATEGORY:
-            part = category_parts[cc]
-        elif page == SEARCH:
-            part = search_parts[cc][bits(2)]
-        else:
-            part = HOME_PART
-        steps = 0
-        while True:
-            n += 1
-            out.append(
-                (
-                    t,
-                    flags,
-                    f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
-                    f'"event_type":"page_view","timestamp":"{days[t // DAY_MS]}'
-                    f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
-                    f"{head}{part}{tail}",
-                    sid,
-                    0,
-                )
-            )
-            flags = 0
-            steps += 1
-            added = False
-            if page == PRODUCT and rand() < atc_p:
-                t += self._atc_delay[bits(10)]
-                p = products[prod]
-                qty = QUANTITIES[bits(6)]
+        for t in starts:
+            returning = rand() < s.returning_share
+            user = self._users.visit(returning)
+            flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
+            user.sessions += 1
+            atc_boost, checkout_boost = self._boost[user.device][returning]
+            atc_p = s.add_to_cart_rate * atc_boost
+            checkout_p = min(0.95, s.cart_to_checkout * checkout_boost)
+            stay = self._stay[bits(11)]
+            sid = random_uuid(rng)
+            self._sessions += 1
+            if self.observer is not None:
+                self.observer[sid] = returning
+            head = f'{user.head}{sid}",'
+            tail = f"{user.tail}{self._referrers[bits(10)]}}}"
+            cart: dict[int, int] = {}
+            page = self._landing[bits(8)]
+            cc = cat.category(rand())  # category in context (category and search pages)
+            prod = popular(rand())
+            if page == PRODUCT:
+                part = views[prod]
+            elif page == CATEGORY:
+                part = category_parts[cc]
+            elif page == SEARCH:
+                part = search_parts[cc][bits(2)]
+            else:
+                part = HOME_PART
+            steps = 0
+            while True:
                 n += 1
                 out.append(
                     (
                         t,
-                        ADD_TO_CART,
+                        flags,
                         f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
-                        f'"event_type":"add_to_cart","timestamp":"{days[t // DAY_MS]}'
+                        f'"event_type":"page_view","timestamp":"{days[t // DAY_MS]}'
                         f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
-                        f'{head}{p.view_part},{p.price},"quantity":{qty},"order_id":null,{tail}',
+                        f"{head}{part}{tail}",
                         sid,
                         0,
                     )
                 )
-                cart[prod] = cart.get(prod, 0) + qty
-                added = True
+                flags = 0
                 steps += 1
-            if steps >= max_events:
-                break
-            if steps == 1:
-                if rand() < self._bounce[page]:
+                added = False
+                if page == PRODUCT and rand() < atc_p:
+                    t += self._atc_delay[bits(10)]
+                    p = products[prod]
+                    qty = QUANTITIES[bits(6)]
+                    n += 1
+                    out.append(
+                        (
+                            t,
+                            ADD_TO_CART,
+                            f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
+                            f'"event_type":"add_to_cart","timestamp":"{days[t // DAY_MS]}'
+                            f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
+                            f'{head}{p.view_part},{p.price},"quantity":{qty},"order_id":null,{tail}',
+                            sid,
+                            0,
+                        )
+                    )
+                    cart[prod] = cart.get(prod, 0) + qty
+                    added = True
+                    steps += 1
+                if steps >= max_events:
                     break
-            elif page != CHECKOUT and rand() >= stay:  # checkout has its own odds below
-                break
-            r = rand()
-            if page == PRODUCT:
-                if (added and r < s.go_to_cart_after_add) or (cart and r < 0.08):
-                    page, part = CART, CART_PART
-                elif r < 0.50:  # a related product: same category mostly
-                    here = products[prod].category
-                    prod = cat.popular_in(here, rand()) if rand() < 0.65 else popular(rand())
-                    part = views[prod]
-                elif r < 0.72:
-                    cc = products[prod].category
-                    page, part = CATEGORY, category_parts[cc]
-                elif r < 0.88:
-                    cc = cat.category(rand())
-                    page, part = SEARCH, search_parts[cc][bits(2)]
-                else:
-                    page, part = HOME, HOME_PART
-            elif page in (CATEGORY, SEARCH):
-                if r < 0.72:
-                    prod = cat.popular_in(cc, rand())
-                    page, part = PRODUCT, views[prod]
-                elif r < 0.86:
-                    cc = cc if rand() < 0.4 else cat.category(rand())
-                    page, part = SEARCH, search_parts[cc][bits(2)]
-                elif r < 0.95:
-                    cc = cat.category(rand())
-                    page, part = CATEGORY, category_parts[cc]
-                else:
-                    page, part = HOME, HOME_PART
-            elif page == HOME:
-                if cart and r < 0.05:
-                    page, part = CART, CART_PART
-                elif r < 0.45:
-                    cc = cat.category(rand())
-                    page, part = CATEGORY, category_parts[cc]
-                elif r < 0.65:
-                    cc = cat.category(rand())
-                    page, part = SEARCH, search_parts[cc][bits(2)]
-                else:
-                    prod = popular(rand())
-                    page, part = PRODUCT, views[prod]
-            elif page == CART:
-                if cart and r < checkout_p:
-                    page, part = CHECKOUT, CHECKOUT_PART
-                elif rand() < 0.6:  # back to shopping
-                    prod = popular(rand())
-                    page, part = PRODUCT, views[prod]
-                else:
-                    cc = cat.category(rand())
-                    page, part = CATEGORY, category_parts[cc]
-            elif r < s.checkout_to_purchase and cart:  # on the checkout page: pay
-                t += self._pay_delay[bits(10)]
-                self._event_ids.advance_to(n)
-                out.extend(self._order(t, cart, head, sid, tail))
-                _, _, n = self._event_ids.state()
-                steps += len(cart)
-                cart = {}
-                if rand() < s.exit_after_purchase:
+                if steps == 1:
+                    if rand() < self._bounce[page]:
+                        break
+                elif page != CHECKOUT and rand() >= stay:  # checkout has its own odds below
                     break
-                page, part = HOME, HOME_PART
-            elif rand() < 0.5:
-                break  # abandoned at checkout
-            else:
-                page, part = CART, CART_PART
-            t += think[bits(12)]
+                r = rand()
+                if page == PRODUCT:
+                    if (added and r < s.go_to_cart_after_add) or (cart and r < 0.08):
+                        page, part = CART, CART_PART
+                    elif r < 0.50:  # a related product: same category mostly
+                        here = products[prod].category
+                        prod = cat.popular_in(here, rand()) if rand() < 0.65 else popular(rand())
+                        part = views[prod]
+                    elif r < 0.72:
+                        cc = products[prod].category
+                        page, part = CATEGORY, category_parts[cc]
+                    elif r < 0.88:
+                        cc = cat.category(rand())
+                        page, part = SEARCH, search_parts[cc][bits(2)]
+                    else:
+                        page, part = HOME, HOME_PART
+                elif page in (CATEGORY, SEARCH):
+                    if r < 0.72:
+                        prod = cat.popular_in(cc, rand())
+                        page, part = PRODUCT, views[prod]
+                    elif r < 0.86:
+                        cc = cc if rand() < 0.4 else cat.category(rand())
+                        page, part = SEARCH, search_parts[cc][bits(2)]
+                    elif r < 0.95:
+                        cc = cat.category(rand())
+                        page, part = CATEGORY, category_parts[cc]
+                    else:
+                        page, part = HOME, HOME_PART
+                elif page == HOME:
+                    if cart and r < 0.05:
+                        page, part = CART, CART_PART
+                    elif r < 0.45:
+                        cc = cat.category(rand())
+                        page, part = CATEGORY, category_parts[cc]
+                    elif r < 0.65:
+                        cc = cat.category(rand())
+                        page, part = SEARCH, search_parts[cc][bits(2)]
+                    else:
+                        prod = popular(rand())
+                        page, part = PRODUCT, views[prod]
+                elif page == CART:
+                    if cart and r < checkout_p:
+                        page, part = CHECKOUT, CHECKOUT_PART
+                    elif rand() < 0.6:  # back to shopping
+                        prod = popular(rand())
+                        page, part = PRODUCT, views[prod]
+                    else:
+                        cc = cat.category(rand())
+                        page, part = CATEGORY, category_parts[cc]
+                elif r < s.checkout_to_purchase and cart:  # on the checkout page: pay
+                    t += self._pay_delay[bits(10)]
+                    self._event_ids.advance_to(n)
+                    out += self._order(t, cart, head, sid, tail)
+                    _, _, n = self._event_ids.state()
+                    steps += len(cart)
+                    cart = {}
+                    if rand() < s.exit_after_purchase:
+                        break
+                    page, part = HOME, HOME_PART
+                elif rand() < 0.5:
+                    break  # abandoned at checkout
+                else:
+                    page, part = CART, CART_PART
+                t += think[bits(12)]
         self._event_ids.advance_to(n)
         return out
 

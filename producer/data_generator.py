@@ -52,12 +52,23 @@ class Simulator:
         self._len_sum = PRIOR_SESSION_EVENTS * PRIOR_WEIGHT
         self._len_n = PRIOR_WEIGHT
 
-    def _gap(self, t: float) -> float:
-        """Milliseconds to the next session start after `t`, from the shaped rate."""
-        per_ms = self._rate_per_ms * self.shape.at(int(t)) * self._len_n / self._len_sum
-        if per_ms <= 0:
-            return MINUTE_MS - t % MINUTE_MS + 1  # nobody comes this minute: try the next
-        return self.rng.expovariate(per_ms)
+    def _starts(self, arrival: float, stop_at: int) -> tuple[list[int], float]:
+        """Session start times in [arrival, stop_at) and the first arrival after them.
+
+        Gaps are exponential at the shaped rate: events/s times the day and week multiplier,
+        divided by the running mean of events per session.
+        """
+        starts: list[int] = []
+        sessions_per_event = self._len_n / self._len_sum
+        rate, at, expovariate = self._rate_per_ms, self.shape.at, self.rng.expovariate
+        while arrival < stop_at:
+            starts.append(int(arrival))
+            per_ms = rate * at(int(arrival)) * sessions_per_event
+            if per_ms > 0:
+                arrival += expovariate(per_ms)
+            else:  # nobody comes this minute: try the next
+                arrival += MINUTE_MS - arrival % MINUTE_MS + 1
+        return starts, arrival
 
     def windows(self) -> Iterator[list[Event]]:
         """Yield time-ordered lists of events until the end time or the event limit."""
@@ -66,18 +77,16 @@ class Simulator:
             return
         pending: list[Event] = []  # generated, not yet yielded; sorted runs, merged by timsort
         k = self.start_ms // w
-        arrival = self.start_ms + self._gap(self.start_ms)
-        session = self.model.session
+        arrival = float(self.start_ms)
+        generate = self.model.generate
         while True:
             win_end = (k + 1) * w
             stop_at = win_end if end is None else min(win_end, end)
-            sessions_before, events_before = self.model.sessions, len(pending)
-            while arrival < stop_at:
-                pending += session(int(arrival))
-                arrival += self._gap(arrival)
-            # The running mean of events per session turns the event rate into a session rate.
-            self._len_n += self.model.sessions - sessions_before
-            self._len_sum += len(pending) - events_before
+            starts, arrival = self._starts(arrival, stop_at)
+            events = generate(starts)
+            pending += events
+            self._len_n += len(starts)
+            self._len_sum += len(events)
             pending.sort(key=_time)  # stable: equal times keep their generation order
             cut = bisect_left(pending, stop_at, key=_time)
             batch = pending[:cut]

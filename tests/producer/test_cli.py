@@ -105,4 +105,4 @@ def test_help_and_print_config(capsys) -> None:
         assert flag in out
     assert main(["--print-config", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["run"]["seed"] == 3 and printed["output"]["kafka"] == {}
+    assert printed["run"]["seed"] == 3 and printed["output"]["kind"] == "kafka"
