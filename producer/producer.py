@@ -85,9 +85,12 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
     )
 
     def on_signal(signum: int, _frame: object) -> None:
+        if runner.stop.is_set():
+            report(f"{signal.Signals(signum).name} again: giving up on unconfirmed messages")
+            runner.abort.set()
+            return
         report(f"{signal.Signals(signum).name}: stopping, flushing what is in flight")
         runner.stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -168,7 +168,7 @@ class KafkaSink:
             self._fatal = err
         self._last_error = err.str()
         now = time.monotonic()
-        if now - self._last_error_report >= 5.0:
+        if now - self._last_error_report >= 15.0:
             self._last_error_report = now
             self._report(
                 f"Kafka ({self._servers}): {err.str()}; retrying, "

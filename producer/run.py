@@ -69,12 +69,14 @@ class Runner:
         self.duration_s = duration_s
         self.progress_s = progress_s
         self.stop = threading.Event()
+        self.abort = threading.Event()  # a second stop request: give up waiting for deliveries
         self.tally = Tally()
         self._started = 0.0
         self._next_progress = 0.0
         self._last = (0.0, 0)
         self._first_ms: int | None = None
         self._last_ms: int | None = None
+        self._sent_ms = sim.start_ms  # event time of the last message sent
 
     def run(self) -> RunResult:
         """Run until a limit or a stop request; always flush and account for everything."""
@@ -152,7 +154,7 @@ class Runner:
         held = self.faults.holding if self.faults else 0
         return (
             f"{self.tally.messages:,} sent ({rate:,.0f}/s), {d.delivered:,} delivered, "
-            f"{d.in_flight:,} in flight, {held:,} held, event time {format_ms(self.sim.sim_ms)}"
+            f"{d.in_flight:,} in flight, {held:,} held, event time {format_ms(self._sent_ms)}"
         )
 
     def _finish(self, errors: list[str]) -> int:
@@ -164,9 +166,17 @@ class Runner:
                     self._send_unchecked(held[i : i + CHUNK])
             deadline = self.clock.now() + FLUSH_TIMEOUT_S
             in_flight = self.sink.flush(1.0)
-            while in_flight and self.clock.now() < deadline:
-                self.report(f"waiting for {in_flight:,} deliveries ({self.sink.name})")
-                in_flight = self.sink.flush(10.0)
+            waited = 0
+            while in_flight and self.clock.now() < deadline and not self.abort.is_set():
+                if waited % 10 == 0:
+                    self.report(
+                        f"waiting for {in_flight:,} deliveries ({self.sink.name}); "
+                        "stop again to give up"
+                    )
+                in_flight = self.sink.flush(1.0)
+                waited += 1
+            if in_flight:
+                errors.append(f"{in_flight:,} messages were never confirmed by {self.sink.name}")
             return in_flight
         except PublishError as exc:
             errors.append(str(exc))
@@ -177,6 +187,8 @@ class Runner:
     def _send_unchecked(self, chunk: list[Event]) -> None:
         self.sink.send(chunk)
         self.tally.add(chunk)
+        if chunk:
+            self._sent_ms = chunk[-1][0]
 
 
 def result_record(result: RunResult, sink: Sink) -> dict[str, Any]:
