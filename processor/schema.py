@@ -58,7 +58,8 @@ PRICE_TYPE = T.DecimalType(12, 2)
 MAX_PRICE = 1_000_000.0
 MAX_QUANTITY = 10_000
 
-# A valid event as it leaves parse/dedupe, in raw_events' column order (minus processed_at).
+# A valid event as parse leaves it and stage_events takes it (raw_events' order, without the
+# columns the database sets: is_late and processed_at).
 EVENT_COLUMNS = (
     "event_id",
     "event_type",
@@ -76,7 +77,6 @@ EVENT_COLUMNS = (
     "category",
     "referrer",
     "country",
-    "is_late",
     "kafka_partition",
     "kafka_offset",
     "kafka_timestamp",
@@ -90,41 +90,4 @@ REJECT_COLUMNS = (
     "kafka_offset",
     "kafka_timestamp",
     "reason",
-)
-
-# Columns of the per-batch partial aggregates (aggregate.py), in staging-table order.
-SESSION_PARTIAL_COLUMNS = (
-    "session_id",
-    "user_id",
-    "device_type",
-    "first_event_id",
-    "session_start",
-    "session_end",
-    "events",
-    "page_views",
-    "add_to_carts",
-    "purchases",
-    "revenue",
-    "order_ids",
-)
-PRODUCT_PARTIAL_COLUMNS = (
-    "window_start",
-    "product_id",
-    "category",
-    "views",
-    "add_to_carts",
-    "purchases",
-    "units_sold",
-    "revenue",
-)
-HOUR_PARTIAL_COLUMNS = (
-    "window_start",
-    "events",
-    "page_views",
-    "add_to_carts",
-    "purchases",
-    "revenue",
-    "user_ids",
-    "session_ids",
-    "order_ids",
 )

@@ -1,10 +1,12 @@
 """One micro-batch in (Arrow tables), one PostgreSQL transaction out: the commit rule lives here.
 
-Inside a single transaction: store the new events (raw_events' primary key is the truth about
-duplicates), merge the partial aggregates of only the new, non-late events, store rejections,
-record the batch in pipeline_batches and refresh dashboard_metrics. A batch already in
-pipeline_batches is skipped, so a replay after a crash changes nothing. Lost connections
-(PostgreSQL restarting) are retried with backoff; the batch is then redone from the start.
+Inside a single transaction: COPY the valid events and rejections into staging tables, store
+each event_id once (raw_events' primary key is the truth about duplicates, across batches too),
+flag late events, merge only the new, non-late events into user_sessions, product_metrics and
+hourly_metrics (db/merge/*.sql), store rejections, record the batch in pipeline_batches and
+refresh dashboard_metrics. A batch already in pipeline_batches is skipped, so a replay after a
+crash changes nothing. Lost connections (PostgreSQL restarting) are retried with backoff; the
+batch is then redone from the start in a fresh transaction.
 """
 
 from __future__ import annotations
@@ -22,13 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from processor.schema import (
-    EVENT_COLUMNS,
-    HOUR_PARTIAL_COLUMNS,
-    PRODUCT_PARTIAL_COLUMNS,
-    REJECT_COLUMNS,
-    SESSION_PARTIAL_COLUMNS,
-)
+from processor.schema import EVENT_COLUMNS, REJECT_COLUMNS
 from processor.settings import ProcessorError
 from processor.sql import load_sql
 
@@ -44,20 +40,8 @@ class SinkError(ProcessorError):
 
 
 @dataclass(frozen=True)
-class Partials:
-    """The per-batch partial aggregates as Arrow tables, array columns as PostgreSQL literals."""
-
-    sessions: pa.Table
-    products: pa.Table
-    hours: pa.Table
-
-
-PartialsFor = Callable[[Sequence[str]], Partials]
-
-
-@dataclass(frozen=True)
 class BatchInput:
-    """What one micro-batch hands to the sink: deduplicated events, rejections and counts."""
+    """What one micro-batch hands to the sink: valid events (duplicates included), rejections."""
 
     query_name: str
     batch_id: int
@@ -65,10 +49,13 @@ class BatchInput:
     started_clock: float
     events: pa.Table
     rejects: pa.Table
-    input_rows: int
-    valid_rows: int
     max_event_time: datetime | None
     max_kafka_timestamp: datetime | None
+
+    @property
+    def input_rows(self) -> int:
+        """Kafka messages in the batch."""
+        return self.events.num_rows + self.rejects.num_rows
 
 
 @dataclass(frozen=True)
@@ -81,6 +68,7 @@ class BatchResult:
     late_rows: int = 0
     rejected_rows: int = 0
     duration_ms: int = 0
+    steps_ms: tuple[tuple[str, int], ...] = ()
 
 
 def copy_arrow(
@@ -105,11 +93,13 @@ class PostgresSink:
     def __init__(
         self,
         conninfo: str,
+        max_lateness_seconds: float = 3600.0,
         retry_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._conninfo = conninfo
+        self._max_lateness_seconds = max_lateness_seconds
         self._retry_seconds = retry_seconds
         self._clock = clock
         self._sleep = sleep
@@ -120,6 +110,8 @@ class PostgresSink:
             conn = psycopg.connect(self._conninfo, autocommit=True)
             # Temp buffers must be sized before the session's first temp table is touched.
             conn.execute("SET temp_buffers = '256MB'")
+            # Sorting a batch (first copy of each event_id) in memory, not in temp files.
+            conn.execute("SET work_mem = '64MB'")
             conn.execute(load_sql("merge", "stage"))
             self._conn = conn
         return self._conn
@@ -158,52 +150,43 @@ class PostgresSink:
 
         return self._retrying(f"checking batch {batch_id}", work)
 
-    def newest_event_time(self) -> datetime | None:
-        """The newest event time of all committed batches (None before the first)."""
-
-        def work(conn: psycopg.Connection[Any]) -> datetime | None:
-            row = conn.execute(load_sql("merge", "newest_event_time")).fetchone()
-            return row[0] if row else None
-
-        return self._retrying("reading the newest event time", work)
-
-    def write_batch(self, batch: BatchInput, partials_for: PartialsFor) -> BatchResult:
+    def write_batch(self, batch: BatchInput) -> BatchResult:
         """Apply one micro-batch in one transaction, or skip it if it is already recorded."""
+        lateness = self._max_lateness_seconds
         return self._retrying(
-            f"writing batch {batch.batch_id}", lambda conn: _write(conn, batch, partials_for)
+            f"writing batch {batch.batch_id}", lambda conn: _write(conn, batch, lateness)
         )
 
 
-def _write(
-    conn: psycopg.Connection[Any], batch: BatchInput, partials_for: PartialsFor
-) -> BatchResult:
+def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) -> BatchResult:
     key = {"query_name": batch.query_name, "batch_id": batch.batch_id}
+    steps = _Steps()
     with conn.transaction(), conn.cursor() as cur:
         row = cur.execute(load_sql("merge", "batch_done"), key).fetchone()
         if row and row[0]:
             return BatchResult(skipped=True)
         copy_arrow(cur, "stage_events", EVENT_COLUMNS, batch.events)
-        new_events, late_rows = cur.execute(load_sql("merge", "insert_events")).fetchone() or (0, 0)
-        existing: list[str] = []
-        if new_events < batch.events.num_rows:
-            existing = [r[0] for r in cur.execute(load_sql("merge", "existing_events"))]
-        partials = partials_for(existing)
-        copy_arrow(cur, "stage_sessions", SESSION_PARTIAL_COLUMNS, partials.sessions)
-        copy_arrow(cur, "stage_products", PRODUCT_PARTIAL_COLUMNS, partials.products)
-        copy_arrow(cur, "stage_hours", HOUR_PARTIAL_COLUMNS, partials.hours)
+        copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, batch.rejects)
+        steps.lap("copy")
+        cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
+        new_events, late_rows = cur.execute(load_sql("merge", "new_event_counts")).fetchone() or (
+            0,
+            0,
+        )
+        steps.lap("events")
         for name in ("merge_sessions", "merge_products", "merge_hours"):
             cur.execute(load_sql("merge", name))
-        copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, batch.rejects)
+        steps.lap("aggregates")
         rejected = cur.execute(load_sql("merge", "insert_rejects")).fetchone()
         rejected_rows = int(rejected[0]) if rejected else 0
         duration_ms = int((time.monotonic() - batch.started_clock) * 1000)
-        duplicates = batch.valid_rows - new_events
+        duplicates = batch.events.num_rows - new_events
         cur.execute(
             load_sql("merge", "insert_batch"),
             {
                 **key,
                 "input_rows": batch.input_rows,
-                "valid_rows": batch.valid_rows,
+                "valid_rows": batch.events.num_rows,
                 "rejected_rows": rejected_rows,
                 "duplicate_rows": duplicates,
                 "late_rows": late_rows,
@@ -220,4 +203,20 @@ def _write(
                 "input_rows": batch.input_rows,
             },
         )
-    return BatchResult(False, new_events, duplicates, late_rows, rejected_rows, duration_ms)
+    steps.lap("commit")
+    return BatchResult(
+        False, new_events, duplicates, late_rows, rejected_rows, duration_ms, steps.laps
+    )
+
+
+class _Steps:
+    """Wall time per step of the transaction, for the batch's log line."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.laps: tuple[tuple[str, int], ...] = ()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps += ((name, int((now - self._last) * 1000)),)
+        self._last = now

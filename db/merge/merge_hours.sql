@@ -1,21 +1,35 @@
--- Merge the batch's hour partials into hourly_metrics (DESIGN.md §4). Distinct counts stay
--- exact: only (hour, id) pairs new to the helper tables add to unique_users, unique_sessions
--- and orders.
-WITH new_users AS (
+-- Merge the batch's new, non-late events into hourly_metrics. Distinct counts stay exact:
+-- only (hour, id) pairs new to hourly_users / hourly_sessions / hourly_orders add to
+-- unique_users, unique_sessions and orders.
+WITH ev AS (
+    SELECT date_trunc('hour', event_time) AS window_start, * FROM stage_new WHERE NOT is_late
+),
+batch AS (
+    SELECT
+        window_start,
+        count(*) AS events,
+        count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
+        count(*) FILTER (WHERE event_type = 'add_to_cart') AS add_to_carts,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+        coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+    FROM ev
+    GROUP BY window_start
+),
+new_users AS (
     INSERT INTO hourly_users (window_start, user_id)
-    SELECT h.window_start, x.id FROM stage_hours AS h CROSS JOIN LATERAL unnest(h.user_ids) AS x (id)
+    SELECT DISTINCT window_start, user_id FROM ev
     ON CONFLICT DO NOTHING
     RETURNING window_start
 ),
 new_sessions AS (
     INSERT INTO hourly_sessions (window_start, session_id)
-    SELECT h.window_start, x.id FROM stage_hours AS h CROSS JOIN LATERAL unnest(h.session_ids) AS x (id)
+    SELECT DISTINCT window_start, session_id FROM ev
     ON CONFLICT DO NOTHING
     RETURNING window_start
 ),
 new_orders AS (
     INSERT INTO hourly_orders (window_start, order_id)
-    SELECT h.window_start, x.id FROM stage_hours AS h CROSS JOIN LATERAL unnest(h.order_ids) AS x (id)
+    SELECT DISTINCT window_start, order_id FROM ev WHERE event_type = 'purchase'
     ON CONFLICT DO NOTHING
     RETURNING window_start
 ),
@@ -27,12 +41,12 @@ INSERT INTO hourly_metrics AS cur (
     unique_sessions, conversion_rate, avg_order_value, updated_at
 )
 SELECT
-    h.window_start, h.events, h.page_views, h.add_to_carts, h.purchases, coalesce(o.n, 0),
-    h.revenue, coalesce(u.n, 0), coalesce(s.n, 0),
+    b.window_start, b.events, b.page_views, b.add_to_carts, b.purchases, coalesce(o.n, 0),
+    b.revenue, coalesce(u.n, 0), coalesce(s.n, 0),
     coalesce(o.n, 0)::double precision / nullif(coalesce(s.n, 0), 0),
-    round(h.revenue / nullif(coalesce(o.n, 0), 0), 2),
+    round(b.revenue / nullif(coalesce(o.n, 0), 0), 2),
     now()
-FROM stage_hours AS h
+FROM batch AS b
 LEFT JOIN users AS u USING (window_start)
 LEFT JOIN sessions AS s USING (window_start)
 LEFT JOIN orders AS o USING (window_start)

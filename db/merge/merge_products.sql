@@ -1,13 +1,22 @@
--- Merge the batch's (hour, product) partials into product_metrics (DESIGN.md §4).
--- category: the smallest non-null category seen (byte order, as Spark compares strings).
+-- Merge the batch's new, non-late events that name a product into product_metrics, per
+-- (hour, product). category: the smallest non-null category seen, in byte order.
 INSERT INTO product_metrics AS cur (
     window_start, product_id, category, views, add_to_carts, purchases, units_sold, revenue,
     updated_at
 )
 SELECT
-    window_start, product_id, category, views, add_to_carts, purchases, units_sold, revenue,
+    date_trunc('hour', event_time),
+    product_id,
+    min(category COLLATE "C"),
+    count(*) FILTER (WHERE event_type = 'page_view'),
+    count(*) FILTER (WHERE event_type = 'add_to_cart'),
+    count(*) FILTER (WHERE event_type = 'purchase'),
+    coalesce(sum(quantity) FILTER (WHERE event_type = 'purchase'), 0),
+    coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0),
     now()
-FROM stage_products
+FROM stage_new
+WHERE NOT is_late AND product_id IS NOT NULL
+GROUP BY 1, 2
 ON CONFLICT (window_start, product_id) DO UPDATE SET
     category = least(cur.category COLLATE "C", excluded.category COLLATE "C"),
     views = cur.views + excluded.views,

@@ -1,9 +1,30 @@
--- Merge the batch's session partials into user_sessions (DESIGN.md §4). Orders count only
--- order ids the session has never had; the first event decides user_id and device_type.
-WITH new_orders AS (
+-- Merge the batch's new, non-late events into user_sessions (DESIGN.md §4).
+-- Counts and revenue add up, start/end take min/max; orders count only order ids the session
+-- never had (session_orders); user_id and device_type are those of the session's first event
+-- (earliest event_time, then smallest event_id), so merges in any order agree.
+WITH ev AS (
+    SELECT * FROM stage_new WHERE NOT is_late
+),
+first_event AS (
+    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time
+    FROM ev
+    ORDER BY session_id, event_time, event_id
+),
+batch AS (
+    SELECT
+        session_id,
+        max(event_time) AS session_end,
+        count(*) AS events,
+        count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
+        count(*) FILTER (WHERE event_type = 'add_to_cart') AS add_to_carts,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+        coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+    FROM ev
+    GROUP BY session_id
+),
+new_orders AS (
     INSERT INTO session_orders (session_id, order_id)
-    SELECT s.session_id, o.order_id
-    FROM stage_sessions AS s CROSS JOIN LATERAL unnest(s.order_ids) AS o (order_id)
+    SELECT DISTINCT session_id, order_id FROM ev WHERE event_type = 'purchase'
     ON CONFLICT DO NOTHING
     RETURNING session_id
 ),
@@ -16,14 +37,15 @@ INSERT INTO user_sessions AS cur (
     converted, cart_abandoned, is_bounce, updated_at
 )
 SELECT
-    s.session_id, s.user_id, s.device_type, s.first_event_id, s.session_start, s.session_end,
-    extract(epoch FROM s.session_end - s.session_start)::double precision,
-    s.events, s.page_views, s.add_to_carts, s.purchases, coalesce(c.orders, 0), s.revenue,
+    b.session_id, f.user_id, f.device_type, f.event_id, f.event_time, b.session_end,
+    extract(epoch FROM b.session_end - f.event_time)::double precision,
+    b.events, b.page_views, b.add_to_carts, b.purchases, coalesce(c.orders, 0), b.revenue,
     coalesce(c.orders, 0) > 0,
-    s.add_to_carts > 0 AND coalesce(c.orders, 0) = 0,
-    s.events = 1 AND s.page_views = 1,
+    b.add_to_carts > 0 AND coalesce(c.orders, 0) = 0,
+    b.events = 1 AND b.page_views = 1,
     now()
-FROM stage_sessions AS s
+FROM batch AS b
+JOIN first_event AS f USING (session_id)
 LEFT JOIN order_counts AS c USING (session_id)
 ON CONFLICT (session_id) DO UPDATE SET
     user_id = CASE WHEN (excluded.session_start, excluded.first_event_id)

@@ -1,5 +1,6 @@
 -- Per-connection staging tables for one micro-batch, emptied at every commit or rollback.
--- Filled by COPY inside the batch's transaction; never visible to other sessions.
+-- stage_events and stage_rejects are filled by COPY inside the batch's transaction;
+-- stage_new holds the events that transaction actually added to raw_events (the new ones).
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
     event_id        uuid NOT NULL,
     event_type      text NOT NULL,
@@ -17,7 +18,6 @@ CREATE TEMP TABLE IF NOT EXISTS stage_events (
     category        text,
     referrer        text,
     country         text,
-    is_late         boolean NOT NULL,
     kafka_partition integer NOT NULL,
     kafka_offset    bigint NOT NULL,
     kafka_timestamp timestamptz
@@ -32,40 +32,4 @@ CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     reason          text NOT NULL
 ) ON COMMIT DELETE ROWS;
 
-CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
-    session_id     uuid NOT NULL,
-    user_id        uuid NOT NULL,
-    device_type    text NOT NULL,
-    first_event_id uuid NOT NULL,
-    session_start  timestamptz NOT NULL,
-    session_end    timestamptz NOT NULL,
-    events         bigint NOT NULL,
-    page_views     bigint NOT NULL,
-    add_to_carts   bigint NOT NULL,
-    purchases      bigint NOT NULL,
-    revenue        numeric NOT NULL,
-    order_ids      uuid[] NOT NULL
-) ON COMMIT DELETE ROWS;
-
-CREATE TEMP TABLE IF NOT EXISTS stage_products (
-    window_start timestamptz NOT NULL,
-    product_id   uuid NOT NULL,
-    category     text,
-    views        bigint NOT NULL,
-    add_to_carts bigint NOT NULL,
-    purchases    bigint NOT NULL,
-    units_sold   bigint NOT NULL,
-    revenue      numeric NOT NULL
-) ON COMMIT DELETE ROWS;
-
-CREATE TEMP TABLE IF NOT EXISTS stage_hours (
-    window_start timestamptz NOT NULL,
-    events       bigint NOT NULL,
-    page_views   bigint NOT NULL,
-    add_to_carts bigint NOT NULL,
-    purchases    bigint NOT NULL,
-    revenue      numeric NOT NULL,
-    user_ids     uuid[] NOT NULL,
-    session_ids  uuid[] NOT NULL,
-    order_ids    uuid[] NOT NULL
-) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_new (LIKE raw_events) ON COMMIT DELETE ROWS;

@@ -10,8 +10,6 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from processor.dedupe import dedupe_events, mark_late
-from processor.parse import parse_messages, valid_events
 from tests.processor.sample_events import dumps
 
 KAFKA_SCHEMA = T.StructType(
@@ -42,12 +40,6 @@ def kafka_frame(spark: SparkSession, messages: Sequence[Any]) -> DataFrame:
             (None, value, "t", offset % 2, offset, KAFKA_TIME + timedelta(seconds=offset), 0)
         )
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
-
-
-def events_frame(spark: SparkSession, events: Sequence[dict[str, Any]]) -> DataFrame:
-    """Valid, deduplicated, not-late events from dicts, as the aggregates receive them."""
-    checked = parse_messages(kafka_frame(spark, events))
-    return mark_late(dedupe_events(valid_events(checked)), None)
 
 
 @pytest.fixture
