@@ -19,7 +19,8 @@ Simulate an e-commerce shop's clickstream and send it to Kafka, a JSON-lines fil
 
 modes:
   realtime (default)  events stamped with the wall clock, paced to --rate events/s and shaped by
-                      the daily cycle (unless --flat); runs until Ctrl-C, --duration or --events
+                      the daily cycle (unless --flat); runs until Ctrl-C, --duration or --events;
+                      starts warm: sessions of the last --warm-up (1h) are already under way
   backfill            simulated clock over past time, as fast as the sink takes it:
                       --start DATE --days N (or --events N); --rate sets how many events a day holds
 
@@ -31,7 +32,7 @@ a config file (--config or PRODUCER_CONFIG; TOML, JSON or YAML with [run], [traf
 EPILOG = """\
 environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
 PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
-PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION.
+PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP.
 
 examples:
   ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
@@ -54,12 +55,17 @@ def parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("what and when")
     g.add_argument("--mode", choices=("realtime", "backfill"), help="default realtime")
-    g.add_argument("--rate", type=float, help="average events/s over a day (PRODUCER_RATE, 50)")
+    g.add_argument("--rate", type=float, help="average events/s over a day (PRODUCER_RATE, 200)")
     g.add_argument("--flat", action="store_true", default=None, help="no daily/weekly cycle")
     g.add_argument("--start", help="backfill: first simulated instant, e.g. 2025-08-01")
     g.add_argument("--days", type=float, help="backfill: simulated days (default 1)")
     g.add_argument("--events", type=int, help="stop after this many valid events")
     g.add_argument("--duration", help="stop after this much wall time, e.g. 30s, 20m, 2h")
+    g.add_argument(
+        "--warm-up",
+        help="realtime: simulate this much time before the start, unsent, so sessions are "
+        "under way from the first second (PRODUCER_WARM_UP, 1h; 0 = cold start)",
+    )
     g.add_argument("--seed", type=int, help="same seed and settings = same bytes (PRODUCER_SEED)")
     g.add_argument("--users", type=int, help="user pool size (PRODUCER_MAX_USERS, 5000)")
     g.add_argument("--products", type=int, help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
@@ -122,6 +128,8 @@ def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         out["behavior"]["products"] = _number("PRODUCER_MAX_PRODUCTS", v, int)
     if v := get("PRODUCER_SEED"):
         out["run"]["seed"] = _number("PRODUCER_SEED", v, int)
+    if v := get("PRODUCER_WARM_UP"):
+        out["run"]["warm_up_s"] = parse_duration(v)
     if v := get("PRODUCER_LEDGER_DIR"):
         out["run"]["ledger_dir"] = v
     if v := get("PRODUCER_PROGRESS_INTERVAL"):
@@ -153,6 +161,8 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         run["start_ms"] = parse_instant(args.start)
     if args.duration is not None:
         run["duration_s"] = parse_duration(args.duration)
+    if args.warm_up is not None:
+        run["warm_up_s"] = parse_duration(args.warm_up)
     if args.ledger is not None:
         run["ledger_path"] = args.ledger
     if args.progress is not None:

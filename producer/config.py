@@ -54,7 +54,7 @@ class BehaviorSettings:
 class TrafficSettings:
     """How many events, and when: base rate shaped by daily and weekly cycles."""
 
-    rate: float = 50.0  # events/s averaged over a day (over a week with the weekly cycle)
+    rate: float = 200.0  # events/s averaged over a day (over a week with the weekly cycle)
     flat: bool = False
     daily: tuple[float, ...] = DAILY_CURVE
     weekly: tuple[float, ...] = WEEKLY_CURVE
@@ -99,6 +99,8 @@ class RunSettings:
     days: float | None = None
     events: int | None = None
     duration_s: float | None = None
+    # Realtime: simulated time before the start whose sessions are under way at the start.
+    warm_up_s: float = 3600.0
     ledger_path: str = ""
     ledger_dir: str = ".local/ledgers"
     progress_s: float = 5.0
@@ -219,6 +221,8 @@ def check(settings: Settings) -> Settings:
         raise ConfigError("the seed must be a whole number, for example --seed 42")
     if r.events is not None and r.events < 0:
         raise ConfigError("--events must not be negative")
+    if r.warm_up_s < 0:
+        raise ConfigError("--warm-up must not be negative, for example --warm-up 1h (0: cold)")
     if r.days is not None and r.days <= 0:
         raise ConfigError("--days must be positive, for example --days 7")
     for name in ("bounce_rate", "add_to_cart_rate", "cart_to_checkout", "checkout_to_purchase"):

@@ -1,8 +1,12 @@
 """The simulator: sessions arriving over simulated time, merged into one time-ordered stream.
 
 In: behaviour and traffic settings, a seed and a time range. Out: windows (lists) of
-`(event_ms, code, json_bytes, key_bytes, revenue_cents)` in event-time order. It knows nothing
+`(event_ms, code, json_text, session_id, revenue_cents)` in event-time order. It knows nothing
 of Kafka or files; the same seed and settings give the same bytes.
+
+A warm start (realtime mode) first simulates a stretch of time before the start without
+yielding it, so the sessions under way at the start continue from its first instant and the
+stream is at its steady rate at once instead of ramping up.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from operator import itemgetter
 from producer.behavior import Event, SessionModel
 from producer.catalog import Catalog
 from producer.config import BehaviorSettings, TrafficSettings
+from producer.models import SESSION_FIRST, USER_FIRST
 from producer.traffic import MINUTE_MS, TrafficShape
 from producer.users import UserPool
 
@@ -23,10 +28,15 @@ PRIOR_SESSION_EVENTS = 5.0  # first guess of events per session, refined as sess
 PRIOR_WEIGHT = 200
 
 _time = itemgetter(0)
+_USER_ID = '"user_id":"'
 
 
 class Simulator:
-    """Yields the event stream window by window; stops at `end_ms` or after `max_events`."""
+    """Yields the event stream window by window; stops at `end_ms` or after `max_events`.
+
+    With `warm_up_ms`, sessions start from `start_ms - warm_up_ms` on, but only events at or
+    after `start_ms` are yielded (see `_carry_over`).
+    """
 
     def __init__(
         self,
@@ -36,6 +46,7 @@ class Simulator:
         start_ms: int,
         end_ms: int | None = None,
         max_events: int | None = None,
+        warm_up_ms: int = 0,
     ) -> None:
         self.rng = random.Random(seed)
         self.catalog = Catalog(self.rng, behavior.products, behavior.popularity_exponent)
@@ -45,6 +56,8 @@ class Simulator:
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.max_events = max_events
+        self.warm_up_ms = max(0, warm_up_ms)
+        self._watch: set[str] = set()  # users of sessions under way at a warm start, unflagged
         self.emitted = 0
         self.sim_ms = start_ms  # everything before this instant has been yielded
         self._rate_per_ms = traffic.rate / 1000.0
@@ -72,16 +85,19 @@ class Simulator:
 
     def windows(self) -> Iterator[list[Event]]:
         """Yield time-ordered lists of events until the end time or the event limit."""
-        w, end, limit = self._window_ms, self.end_ms, self.max_events
-        if limit == 0 or (end is not None and end <= self.start_ms):
+        w, end, limit, start = self._window_ms, self.end_ms, self.max_events, self.start_ms
+        if limit == 0 or (end is not None and end <= start):
             return
         pending: list[Event] = []  # generated, not yet yielded; sorted runs, merged by timsort
-        k = self.start_ms // w
-        arrival = float(self.start_ms)
+        warming = self.warm_up_ms > 0
+        arrival = float(start - self.warm_up_ms)
+        k = int(arrival) // w
         generate = self.model.generate
         while True:
             win_end = (k + 1) * w
             stop_at = win_end if end is None else min(win_end, end)
+            if warming:
+                stop_at = min(stop_at, start)
             starts, arrival = self._starts(arrival, stop_at)
             events = generate(starts)
             pending += events
@@ -89,15 +105,60 @@ class Simulator:
             self._len_sum += len(events)
             pending.sort(key=_time)  # stable: equal times keep their generation order
             cut = bisect_left(pending, stop_at, key=_time)
+            if warming:  # events before the start are simulated, never yielded
+                del pending[:cut]
+                if stop_at == start:
+                    warming = False
+                    pending = self._carry_over(pending)
+                if stop_at == win_end:
+                    k += 1
+                continue
             batch = pending[:cut]
             del pending[:cut]
             done = end is not None and win_end >= end
             if limit is not None and self.emitted + len(batch) >= limit:
                 batch = batch[: limit - self.emitted]
                 done = True
+            if self._watch:
+                self._flag_users(batch)
             self.emitted += len(batch)
             self.sim_ms = stop_at
             yield batch
             if done:
                 return
             k += 1
+
+    def _carry_over(self, pending: list[Event]) -> list[Event]:
+        """Flag the sessions under way at the start, whose first events were never yielded.
+
+        `pending` holds exactly their events from the start on; the first of each session gets
+        SESSION_FIRST. Their users are watched: each gets USER_FIRST on its first event yielded
+        (see `_flag_users`), and every other user counts as new again, so the ledger's sessions
+        and users stay exact.
+        """
+        sessions: set[str] = set()
+        out: list[Event] = []
+        for t, code, text, sid, cents in pending:
+            if sid not in sessions:
+                sessions.add(sid)
+                code |= SESSION_FIRST
+                self._watch.add(_user_id(text))
+            out.append((t, code, text, sid, cents))
+        for user in self.users.slots:
+            user.sessions = 1 if user.user_id in self._watch else 0
+        return out
+
+    def _flag_users(self, batch: list[Event]) -> None:
+        """Put USER_FIRST on the first yielded event of each watched user."""
+        watch = self._watch
+        for i, (t, code, text, sid, cents) in enumerate(batch):
+            if code & SESSION_FIRST and (uid := _user_id(text)) in watch:
+                watch.discard(uid)
+                batch[i] = (t, code | USER_FIRST, text, sid, cents)
+                if not watch:
+                    return
+
+
+def _user_id(text: str) -> str:
+    at = text.index(_USER_ID) + len(_USER_ID)
+    return text[at : at + 36]

@@ -24,6 +24,8 @@ from producer.ledger import write_ledger
 from producer.publish import KafkaSink, PublishError, open_sink
 from producer.run import Runner, RunResult, result_record
 
+WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation before the first send
+
 
 def report(line: str) -> None:
     """Progress and notices go to stderr, so stdout can carry events."""
@@ -51,10 +53,22 @@ def time_range(settings: Settings, now_ms: int) -> tuple[int, int | None]:
     return start, None if days is None else start + int(days * DAY_MS)
 
 
+def warm_up_ms(settings: Settings) -> int:
+    """Realtime: how much simulated time before the start to run unsent (0 in backfill).
+
+    Bounded to about WARM_UP_MAX_EVENTS events, so a high --rate still starts within seconds.
+    """
+    if settings.run.mode != "realtime":
+        return 0
+    bound_s = WARM_UP_MAX_EVENTS / settings.traffic.rate
+    return int(min(settings.run.warm_up_s, bound_s) * 1000)
+
+
 def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, dict[str, Any]]:
     """Run once with these settings; return the result and the ledger record."""
     start_ms, end_ms = time_range(settings, now_ms)
     started = datetime.now(UTC)
+    warm_ms = warm_up_ms(settings)
     sim = Simulator(
         settings.behavior,
         settings.traffic,
@@ -62,6 +76,7 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
         start_ms,
         end_ms,
         settings.run.events,
+        warm_ms,
     )
     faults = FaultInjector(settings.faults, settings.run.seed) if settings.faults.enabled else None
     sink = open_sink(settings.output, report)
@@ -72,6 +87,11 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
         f"rate {settings.traffic.rate:g} events/s, from {format_ms(start_ms)}"
         + (f" to {format_ms(end_ms)}" if end_ms else "")
         + (f", {settings.run.events:,} events" if settings.run.events is not None else "")
+        + (
+            f", warm start (sessions of the {warm_ms / 60_000:g} min before under way)"
+            if warm_ms
+            else ""
+        )
     )
     runner = Runner(
         sim,

@@ -110,7 +110,7 @@ def test_realtime_sends_each_event_at_its_time_and_keeps_the_rate() -> None:
     for sent_at, event in sink.sent:
         assert event[0] <= sent_at * 1000 < event[0] + 250
     rate = len(sink.sent) / 600
-    assert 12 < rate < 24  # 20/s once sessions are under way (the first minutes ramp up)
+    assert 12 < rate < 24  # 20/s once sessions are under way (a cold start ramps up first)
 
 
 def test_realtime_stops_on_request_and_on_event_count() -> None:
