@@ -33,6 +33,23 @@ def split_checked(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return events, rejects
 
 
+def batch_input(
+    checked: pa.Table, query_name: str, batch_id: int, started_at: datetime, started_clock: float
+) -> BatchInput:
+    """What the sink needs from one batch's collected checked rows."""
+    events, rejects = split_checked(checked)
+    return BatchInput(
+        query_name=query_name,
+        batch_id=batch_id,
+        started_at=started_at,
+        started_clock=started_clock,
+        events=events,
+        rejects=rejects,
+        max_event_time=pc.max(events["event_time"]).as_py(),
+        max_kafka_timestamp=pc.max(checked["kafka_timestamp"]).as_py(),
+    )
+
+
 @dataclass
 class RunTotals:
     """Counters over the batches this process handled (for the end-of-run summary)."""
@@ -98,17 +115,7 @@ class MicroBatchHandler:
         checked = parse_messages(messages).toArrow()
         if checked.num_rows == 0:
             return
-        events, rejects = split_checked(checked)
-        batch = BatchInput(
-            query_name=query_name,
-            batch_id=batch_id,
-            started_at=started_at,
-            started_clock=started_clock,
-            events=events,
-            rejects=rejects,
-            max_event_time=pc.max(events["event_time"]).as_py(),
-            max_kafka_timestamp=pc.max(checked["kafka_timestamp"]).as_py(),
-        )
+        batch = batch_input(checked, query_name, batch_id, started_at, started_clock)
         spark_ms = int((time.monotonic() - started_clock) * 1000)
         result = self.sink.write_batch(batch)
         self.totals.add(batch, result)

@@ -26,10 +26,10 @@ KAFKA_SCHEMA = T.StructType(
 KAFKA_TIME = datetime(2025, 8, 19, 18, 0, tzinfo=UTC)
 
 
-def kafka_frame(spark: SparkSession, messages: Sequence[Any]) -> DataFrame:
+def kafka_frame(spark: SparkSession, messages: Sequence[Any], first_offset: int = 0) -> DataFrame:
     """A DataFrame shaped like Spark's Kafka source: dicts become JSON, str/bytes go as is."""
     rows = []
-    for offset, message in enumerate(messages):
+    for offset, message in enumerate(messages, start=first_offset):
         if isinstance(message, dict):
             value: bytes | None = dumps(message).encode()
         elif isinstance(message, str):
