@@ -180,7 +180,9 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         rejected = cur.execute(load_sql("merge", "insert_rejects")).fetchone()
         rejected_rows = int(rejected[0]) if rejected else 0
         duration_ms = int((time.monotonic() - batch.started_clock) * 1000)
-        duplicates = batch.events.num_rows - new_events
+        # Every message is exactly one of: a new event, a duplicate (its event_id, or for a
+        # rejection its Kafka position, was already stored) or a newly stored rejection.
+        duplicates = batch.input_rows - new_events - rejected_rows
         cur.execute(
             load_sql("merge", "insert_batch"),
             {

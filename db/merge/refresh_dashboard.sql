@@ -6,8 +6,9 @@ WITH newest AS (
     SELECT max(max_event_time) AS t FROM pipeline_batches
 ),
 totals AS (
-    SELECT sum(valid_rows - duplicate_rows) AS events, sum(rejected_rows) AS rejected,
-           sum(late_rows) AS late, sum(duplicate_rows) AS duplicates
+    SELECT sum(input_rows - duplicate_rows - rejected_rows) AS events,
+           sum(rejected_rows) AS rejected, sum(late_rows) AS late,
+           sum(duplicate_rows) AS duplicates
     FROM pipeline_batches
 ),
 last_minute AS (

@@ -211,6 +211,6 @@ def test_rejections_are_stored_once_with_reason_and_position(harness: Harness) -
     )
     assert batches == [
         dict(query_name="t#q1", rejected_rows=2, duplicate_rows=0),
-        dict(query_name="t#q2", rejected_rows=0, duplicate_rows=8),
+        dict(query_name="t#q2", rejected_rows=0, duplicate_rows=10),
     ]
     assert_scenario_tables(harness)
