@@ -129,7 +129,7 @@ class ProcessorSettings:
             user=self.pg_user,
             password=self.pg_password,
             options=f"-c search_path={self.pg_schema},public -c TimeZone=UTC",
-            application_name="clickstream-processor",
+            application_name=f"clickstream-processor:{self.pg_schema}",
             connect_timeout=5,
         )
 

@@ -14,6 +14,7 @@ import sys
 import time
 from types import FrameType
 
+from py4j.protocol import Py4JError
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -107,6 +108,11 @@ def wait(query: StreamingQuery, handler: MicroBatchHandler, stop: StopRequest) -
         failure = query.exception()
     except StreamingQueryException as exc:
         failure = exc
+    except (Py4JError, ConnectionError) as exc:
+        if stop.requested:  # the signal reached Spark's JVM too (sent to the process group)
+            log.warning("Spark stopped with the signal; an unfinished batch is replayed on start")
+            return
+        raise ProcessorError(f"Spark's JVM went away: {exc}") from exc
     if failure is not None:
         raise ProcessorError(f"the streaming query failed: {failure}")
 

@@ -1,0 +1,228 @@
+"""The processor end to end: producer -> Kafka -> streaming query -> PostgreSQL -> verify.
+
+Each test runs `python -m processor.streaming_processor` as its own process group (Python and
+its Spark JVM) against a fresh topic and schema, and checks the result with processor.verify.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+
+from infra.env import ROOT
+from processor.verify import run_checks
+from tests.conftest import Services
+from tests.processor.harness import settings_for
+from tests.processor.sample_events import dumps, event
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PY = sys.executable
+
+
+def produce_backfill(
+    services: Services, topic: str, ledger: Path, events: int, seed: int, *faults: str
+) -> None:
+    """Run the real producer in backfill mode into `topic`, writing its ledger."""
+    produce(services, topic, ledger, events, seed, "200", *faults)
+
+
+def produce(
+    services: Services, topic: str, ledger: Path, events: int, seed: int, rate: str, *faults: str
+) -> None:
+    """The producer in backfill mode at `rate` simulated events/s (sets the time span)."""
+    cmd = [
+        PY, "-m", "producer.producer", "--mode", "backfill", "--events", str(events),
+        "--seed", str(seed), "--topic", topic, "--bootstrap-servers", services.bootstrap,
+        "--ledger", str(ledger), "--rate", rate, *faults,
+    ]  # fmt: skip
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
+
+
+def send(services: Services, topic: str, messages: list[bytes]) -> None:
+    """Send raw messages (garbage included) and wait for every delivery."""
+    producer = Producer({"bootstrap.servers": services.bootstrap, "acks": "all"})
+    for message in messages:
+        producer.produce(topic, message)
+    assert producer.flush(30) == 0
+
+
+def start_processor(
+    services: Services, topic: str, schema: str, checkpoint: Path, *args: str, **env: str
+) -> subprocess.Popen[str]:
+    """Start the processor in its own process group (so SIGKILL takes its JVM too)."""
+    environ = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
+        "KAFKA_TOPIC": topic,
+        "POSTGRES_SCHEMA": schema,
+        "PROCESSOR_CHECKPOINT_DIR": str(checkpoint),
+        "SPARK_MASTER": "local[2]",
+        "SPARK_DRIVER_MEMORY": "1g",
+        **env,
+    }
+    return subprocess.Popen(
+        [PY, "-m", "processor.streaming_processor", *args],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
+    """Wait for the processor to exit 0 and return its output."""
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-4000:]
+    return out
+
+
+def scalar(dsn: str, schema: str, query: str) -> int:
+    """One number from the test schema."""
+    with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until `condition` holds or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def differences(schema: str, ledger: Path | None = None) -> list[str]:
+    """processor.verify's findings for the schema (and the producer ledger)."""
+    _, found = run_checks(settings_for(schema).pg_conninfo(), ledger)
+    return [str(d) for d in found]
+
+
+def test_fixed_seed_backfill_with_faults_verifies_clean(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    faults = ("--duplicates", "0.03", "--late", "0.03", "--max-lateness", "20m")
+    faults += ("--malformed", "0.01")
+    # 30,000 events at 5/s span about 100 simulated minutes: delays of up to 20 minutes make
+    # some events late beyond the processor's 10-minute bound, the rest merely out of order.
+    produce(services, kafka_topic, ledger, 30_000, 20250819, "5", *faults)
+    process = start_processor(
+        services,
+        kafka_topic,
+        pg_schema,
+        tmp_path / "ckpt",
+        "--available-now",
+        PROCESSOR_MAX_OFFSETS_PER_TRIGGER="8000",
+        PROCESSOR_MAX_LATENESS="10m",  # some of the producer's late events fall beyond it
+    )
+    out = finish(process)
+    assert "batches committed" in out
+    assert differences(pg_schema, ledger) == []
+    late = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM raw_events WHERE is_late")
+    rejected = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM rejected_events")
+    batches = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM pipeline_batches")
+    assert late > 0 and rejected > 0 and batches >= 4
+
+
+def test_sigkill_mid_run_then_restart_counts_nothing_twice(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    produce_backfill(services, kafka_topic, ledger, 60_000, 7, "--duplicates", "0.02")
+    checkpoint = tmp_path / "ckpt"
+    env = {"PROCESSOR_MAX_OFFSETS_PER_TRIGGER": "3000", "PROCESSOR_TRIGGER_SECONDS": "1"}
+    committed = (
+        f"SELECT count(*) FROM pipeline_batches WHERE input_rows > 0 AND '{kafka_topic}' <> ''"
+    )
+    for kill_after in (2, 5):  # two kills, each at some point inside a later batch
+        process = start_processor(services, kafka_topic, pg_schema, checkpoint, **env)
+        try:
+            wait_for(
+                lambda n=kill_after: scalar(services.pg_dsn, pg_schema, committed) >= n,
+                240,
+                f"{kill_after} committed batches",
+            )
+            time.sleep(0.7)  # most likely inside the next batch's Spark job or transaction
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+    finish(start_processor(services, kafka_topic, pg_schema, checkpoint, "--available-now", **env))
+    assert differences(pg_schema, ledger) == []
+    batch_ids = scalar(
+        services.pg_dsn,
+        pg_schema,
+        "SELECT count(*) - count(DISTINCT batch_id) FROM pipeline_batches",
+    )
+    assert batch_ids == 0
+
+
+def test_garbage_does_not_stop_the_stream_and_sigterm_stops_cleanly(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    process = start_processor(
+        services, kafka_topic, pg_schema, tmp_path / "ckpt", PROCESSOR_TRIGGER_SECONDS="1"
+    )
+    try:
+        garbage = [b"\x00\xff garbage", b"", b"{", b'{"event_id": []}', b"[]", b"null"]
+        valid = [dumps(event()).encode() for _ in range(20)]
+        send(services, kafka_topic, garbage + valid[:10])
+        wait_for(
+            lambda: scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM raw_events") == 10,
+            240,
+            "the first valid events",
+        )
+        send(services, kafka_topic, valid[10:] + garbage)  # the stream is still running
+        wait_for(
+            lambda: scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM raw_events") == 20,
+            120,
+            "the events sent after the garbage",
+        )
+        assert scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM rejected_events") == 12
+        assert process.poll() is None
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # like `kill PID` or the runner's stop
+    out = finish(process, timeout=120)
+    assert "stop requested" in out and "batches committed" in out
+    assert differences(pg_schema) == []
+
+
+def test_lost_database_connections_are_retried(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    produce_backfill(services, kafka_topic, ledger, 40_000, 11)
+    process = start_processor(
+        services,
+        kafka_topic,
+        pg_schema,
+        tmp_path / "ckpt",
+        "--available-now",
+        PROCESSOR_MAX_OFFSETS_PER_TRIGGER="4000",
+    )
+    terminate = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE application_name = 'clickstream-processor:{pg_schema}'"
+    )
+    killed = 0
+    with psycopg.connect(services.pg_dsn, autocommit=True) as admin:
+        while process.poll() is None and killed < 6:
+            time.sleep(1.5)
+            row = admin.execute(terminate).fetchone()
+            killed += int(row[0]) if row else 0
+    out = finish(process)
+    assert killed >= 2, "the test never caught the processor connected"
+    assert "retrying" in out
+    assert differences(pg_schema, ledger) == []
