@@ -25,7 +25,10 @@ DASHBOARD_METRICS: dict[str, str] = {
     "events_total": "events stored in raw_events (each event_id once, late ones included)",
     "rejected_events_total": "messages stored in rejected_events",
     "late_events_total": "events beyond the lateness bound (in raw_events, not in aggregates)",
-    "duplicate_events_total": "valid messages whose event_id was already seen",
+    "duplicate_events_total": (
+        "messages already stored: a valid event whose event_id was seen before, or a rejection "
+        "whose Kafka position was"
+    ),
     "newest_event_epoch": "the newest event time committed, as Unix seconds",
     "processing_lag_seconds": (
         "commit time of the latest batch minus the newest Kafka timestamp in it: how old the "
