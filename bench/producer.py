@@ -2,8 +2,9 @@
 
 Measures our producer (the real Simulator -> Runner -> sink path, backfill mode) and a naive
 baseline written the way the seed did it (Faker calls and a kafka-python `send` per event),
-takes the median of a few runs of each, and prints a table to stderr and one line of figures
-to stdout. Run: `.local/venv/bin/python bench/producer.py [--events N] [--runs R]`.
+alternates runs of the two (so both see the same load on a shared machine), and prints each
+run to stderr and one line to stdout: median events/s and the median ratio of the pairs.
+Run: `.local/venv/bin/python bench/producer.py [--events N] [--runs R]`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infra.env import load_env
 from producer.clock import WallClock, parse_instant
 from producer.config import BehaviorSettings, OutputSettings, TrafficSettings
-from producer.data_generator import Simulator
+from producer.data_generator import Simulator, collector_paused
 from producer.publish import open_sink
 from producer.run import Runner
 
@@ -42,8 +43,9 @@ def ours(events: int, output: OutputSettings | None, seed: int) -> float:
     """Events/s of our producer: generation only when `output` is None, else through the sink."""
     sim = Simulator(BehaviorSettings(), TrafficSettings(rate=50), seed, START, None, events)
     t0 = time.perf_counter()
-    if output is None:
-        n = sum(len(window) for window in sim.windows())
+    if output is None:  # like a backfill Runner: collector paused (no reference cycles made)
+        with collector_paused():
+            n = sum(len(window) for window in sim.windows())
         return n / (time.perf_counter() - t0)
     sink = open_sink(output, log)
     runner = Runner(sim, sink, WallClock(), log, realtime=False, progress_s=0)
@@ -112,13 +114,24 @@ class Naive:
         return events / (time.perf_counter() - t0)
 
 
-def median_rate(name: str, runs: int, measure: Callable[[int], float]) -> float:
-    """Median events/s over `runs` runs, logged as it goes."""
-    rates = []
+def paired(
+    name: str, runs: int, mine: Callable[[int], float], theirs: Callable[[int], float]
+) -> tuple[float, float, float]:
+    """Median events/s of ours and the baseline, and the median ratio of back-to-back pairs.
+
+    Each of our runs is followed by a baseline run, so on a shared machine both see about the
+    same load; the ratio of each pair is taken before the median.
+    """
+    rates, bases, ratios = [], [], []
     for i in range(runs):
-        rates.append(measure(i))
-        log(f"  {name:<16} run {i + 1}: {rates[-1]:>10,.0f} events/s")
-    return statistics.median(rates)
+        rates.append(mine(i))
+        bases.append(theirs(i))
+        ratios.append(rates[-1] / bases[-1])
+        log(
+            f"  {name:<6} run {i + 1}: ours {rates[-1]:>10,.0f}/s, "
+            f"baseline {bases[-1]:>8,.0f}/s, {ratios[-1]:5.1f}x"
+        )
+    return statistics.median(rates), statistics.median(bases), statistics.median(ratios)
 
 
 def kafka_topic(servers: str) -> tuple[str | None, Callable[[], None]]:
@@ -148,27 +161,29 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="bench-producer-")
     path = os.path.join(tmp, "events.jsonl")
     n, nb, runs = args.events, args.baseline_events, args.runs
-    figures: dict[str, float] = {}
-    try:
-        log(f"ours: {n:,} events per run, backfill, median of {runs}")
-        figures["gen"] = median_rate("generate", runs, lambda i: ours(n, None, i))
-        jsonl = OutputSettings(kind="jsonl", path=path)
-        figures["jsonl"] = median_rate("jsonl file", runs, lambda i: ours(n, jsonl, i))
-        if topic:
-            kafka = OutputSettings(kind="kafka", topic=topic, bootstrap_servers=servers)
-            figures["kafka"] = median_rate("kafka", runs, lambda i: ours(n, kafka, i))
-        log(f"naive baseline: {nb:,} events per run, median of {runs}")
-        naive = Naive()
-        figures["base_gen"] = median_rate(
-            "generate", runs, lambda i: naive.run(nb, "gen", path, "", servers)
-        )
-        figures["base_jsonl"] = median_rate(
-            "jsonl file", runs, lambda i: naive.run(nb, "jsonl", path, "", servers)
-        )
-        if topic:
-            figures["base_kafka"] = median_rate(
-                "kafka", runs, lambda i: naive.run(nb, "kafka", path, topic, servers)
+    naive = Naive()
+    cases: list[tuple[str, Callable[[int], float], Callable[[int], float]]] = [
+        ("gen", lambda i: ours(n, None, i), lambda i: naive.run(nb, "gen", path, "", servers)),
+        (
+            "jsonl",
+            lambda i: ours(n, OutputSettings(kind="jsonl", path=path), i),
+            lambda i: naive.run(nb, "jsonl", path, "", servers),
+        ),
+    ]
+    if topic:
+        kafka = OutputSettings(kind="kafka", topic=topic, bootstrap_servers=servers)
+        cases.append(
+            (
+                "kafka",
+                lambda i: ours(n, kafka, i),
+                lambda i: naive.run(nb, "kafka", path, topic, servers),
             )
+        )
+    figures: dict[str, tuple[float, float, float]] = {}
+    try:
+        log(f"ours {n:,} and baseline {nb:,} events per run, alternating, median of {runs}")
+        for case, mine, theirs in cases:
+            figures[case] = paired(case, runs, mine, theirs)
     finally:
         drop_topic()
         if os.path.exists(path):
@@ -177,9 +192,9 @@ def main() -> int:
     parts, ratios = [], []
     for case in ("gen", "jsonl", "kafka"):
         if case in figures:
-            base = figures[f"base_{case}"]
-            parts.append(f"{case} {figures[case]:,.0f} (baseline {base:,.0f})")
-            ratios.append(f"{case} {figures[case] / base:.1f}x")
+            rate, base, ratio = figures[case]
+            parts.append(f"{case} {rate:,.0f} (baseline {base:,.0f})")
+            ratios.append(f"{case} {ratio:.1f}x")
         else:
             parts.append(f"{case} n/a (no broker)")
     print(f"producer events/s, median of {runs}: " + "; ".join(parts) + " | " + ", ".join(ratios))

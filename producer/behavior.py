@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from statistics import NormalDist
 
 from producer.catalog import NO_PRODUCT, Catalog
@@ -118,32 +119,45 @@ class SessionModel:
 
     def generate(self, starts: list[int]) -> list[Event]:
         """Generate one session per start time (epoch ms); each session's events in order."""
+        # The hottest code of the producer: every lookup is bound to a local, the catalog's
+        # samplers are inlined (same arithmetic as Catalog.popular/popular_in/category) and
+        # event ids are formatted with hex() (bit 48 of `saltb` keeps the leading zeros).
         s, rng, cat = self._s, self._rng, self._catalog
         rand, bits = rng.random, rng.getrandbits
-        products, views, popular = cat.products, cat.view_parts, cat.popular
+        products, views = cat.products, cat.view_parts
         category_parts, search_parts = cat.category_parts, cat.search_parts
+        pop_cum, pop_total = cat.popularity()
+        by_cat = cat.by_category()
+        cat_cum, cat_total = cat.category_weights()
+        visit, boost, stay_table = self._users.visit, self._boost, self._stay
+        referrers, landing, bounce = self._referrers, self._landing, self._bounce
+        atc_delay, observer = self._atc_delay, self.observer
+        returning_share, add_to_cart_rate = s.returning_share, s.add_to_cart_rate
+        cart_to_checkout, go_to_cart = s.cart_to_checkout, s.go_to_cart_after_add
+        to_purchase, exit_after = s.checkout_to_purchase, s.exit_after_purchase
         ep, salt, n = self._event_ids.state()  # event ids inlined: the hottest line
+        saltb = salt | 1 << 48
         days, think, max_events = self._days, self._think, s.max_session_events
         out: list[Event] = []
+        append = out.append
         for t in starts:
-            returning = rand() < s.returning_share
-            user = self._users.visit(returning)
+            returning = rand() < returning_share
+            user = visit(returning)
             flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
             user.sessions += 1
-            atc_boost, checkout_boost = self._boost[user.device][returning]
-            atc_p = s.add_to_cart_rate * atc_boost
-            checkout_p = min(0.95, s.cart_to_checkout * checkout_boost)
-            stay = self._stay[bits(11)]
+            atc_boost, checkout_boost = boost[user.device][returning]
+            atc_p = add_to_cart_rate * atc_boost
+            checkout_p = min(0.95, cart_to_checkout * checkout_boost)
+            stay = stay_table[bits(11)]
             sid = random_uuid(rng)
-            self._sessions += 1
-            if self.observer is not None:
-                self.observer[sid] = returning
+            if observer is not None:
+                observer[sid] = returning
             head = f'{user.head}{sid}",'
-            tail = f"{user.tail}{self._referrers[bits(10)]}}}"
+            tail = f"{user.tail}{referrers[bits(10)]}}}"
             cart: dict[int, int] = {}
-            page = self._landing[bits(8)]
-            cc = cat.category(rand())  # category in context (category and search pages)
-            prod = popular(rand())
+            page = landing[bits(8)]
+            cc = bisect(cat_cum, rand() * cat_total)  # category in context (category, search)
+            prod = bisect(pop_cum, rand() * pop_total)
             if page == PRODUCT:
                 part = views[prod]
             elif page == CATEGORY:
@@ -155,11 +169,11 @@ class SessionModel:
             steps = 0
             while True:
                 n += 1
-                out.append(
+                append(
                     (
                         t,
                         flags,
-                        f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
+                        f'{{"event_id":"{ep}{hex(((n * MULT) & MASK48) ^ saltb)[3:]}",'
                         f'"event_type":"page_view","timestamp":"{days[t // DAY_MS]}'
                         f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
                         f"{head}{part}{tail}",
@@ -171,15 +185,15 @@ class SessionModel:
                 steps += 1
                 added = False
                 if page == PRODUCT and rand() < atc_p:
-                    t += self._atc_delay[bits(10)]
+                    t += atc_delay[bits(10)]
                     p = products[prod]
                     qty = QUANTITIES[bits(6)]
                     n += 1
-                    out.append(
+                    append(
                         (
                             t,
                             ADD_TO_CART,
-                            f'{{"event_id":"{ep}{((n * MULT) & MASK48) ^ salt:012x}",'
+                            f'{{"event_id":"{ep}{hex(((n * MULT) & MASK48) ^ saltb)[3:]}",'
                             f'"event_type":"add_to_cart","timestamp":"{days[t // DAY_MS]}'
                             f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
                             f'{head}{p.view_part},{p.price},"quantity":{qty},"order_id":null,{tail}',
@@ -193,35 +207,40 @@ class SessionModel:
                 if steps >= max_events:
                     break
                 if steps == 1:
-                    if rand() < self._bounce[page]:
+                    if rand() < bounce[page]:
                         break
                 elif page != CHECKOUT and rand() >= stay:  # checkout has its own odds below
                     break
                 r = rand()
                 if page == PRODUCT:
-                    if (added and r < s.go_to_cart_after_add) or (cart and r < 0.08):
+                    if (added and r < go_to_cart) or (cart and r < 0.08):
                         page, part = CART, CART_PART
                     elif r < 0.50:  # a related product: same category mostly
-                        here = products[prod].category
-                        prod = cat.popular_in(here, rand()) if rand() < 0.65 else popular(rand())
+                        if rand() < 0.65:
+                            members, cum, total = by_cat[products[prod].category]
+                            prod = members[bisect(cum, rand() * total)]
+                        else:
+                            prod = bisect(pop_cum, rand() * pop_total)
                         part = views[prod]
                     elif r < 0.72:
                         cc = products[prod].category
                         page, part = CATEGORY, category_parts[cc]
                     elif r < 0.88:
-                        cc = cat.category(rand())
+                        cc = bisect(cat_cum, rand() * cat_total)
                         page, part = SEARCH, search_parts[cc][bits(2)]
                     else:
                         page, part = HOME, HOME_PART
                 elif page in (CATEGORY, SEARCH):
                     if r < 0.72:
-                        prod = cat.popular_in(cc, rand())
+                        members, cum, total = by_cat[cc]
+                        prod = members[bisect(cum, rand() * total)]
                         page, part = PRODUCT, views[prod]
                     elif r < 0.86:
-                        cc = cc if rand() < 0.4 else cat.category(rand())
+                        if rand() >= 0.4:
+                            cc = bisect(cat_cum, rand() * cat_total)
                         page, part = SEARCH, search_parts[cc][bits(2)]
                     elif r < 0.95:
-                        cc = cat.category(rand())
+                        cc = bisect(cat_cum, rand() * cat_total)
                         page, part = CATEGORY, category_parts[cc]
                     else:
                         page, part = HOME, HOME_PART
@@ -229,31 +248,31 @@ class SessionModel:
                     if cart and r < 0.05:
                         page, part = CART, CART_PART
                     elif r < 0.45:
-                        cc = cat.category(rand())
+                        cc = bisect(cat_cum, rand() * cat_total)
                         page, part = CATEGORY, category_parts[cc]
                     elif r < 0.65:
-                        cc = cat.category(rand())
+                        cc = bisect(cat_cum, rand() * cat_total)
                         page, part = SEARCH, search_parts[cc][bits(2)]
                     else:
-                        prod = popular(rand())
+                        prod = bisect(pop_cum, rand() * pop_total)
                         page, part = PRODUCT, views[prod]
                 elif page == CART:
                     if cart and r < checkout_p:
                         page, part = CHECKOUT, CHECKOUT_PART
                     elif rand() < 0.6:  # back to shopping
-                        prod = popular(rand())
+                        prod = bisect(pop_cum, rand() * pop_total)
                         page, part = PRODUCT, views[prod]
                     else:
-                        cc = cat.category(rand())
+                        cc = bisect(cat_cum, rand() * cat_total)
                         page, part = CATEGORY, category_parts[cc]
-                elif r < s.checkout_to_purchase and cart:  # on the checkout page: pay
+                elif r < to_purchase and cart:  # on the checkout page: pay
                     t += self._pay_delay[bits(10)]
                     self._event_ids.advance_to(n)
                     out += self._order(t, cart, head, sid, tail)
                     _, _, n = self._event_ids.state()
                     steps += len(cart)
                     cart = {}
-                    if rand() < s.exit_after_purchase:
+                    if rand() < exit_after:
                         break
                     page, part = HOME, HOME_PART
                 elif rand() < 0.5:
@@ -261,6 +280,7 @@ class SessionModel:
                 else:
                     page, part = CART, CART_PART
                 t += think[bits(12)]
+        self._sessions += len(starts)
         self._event_ids.advance_to(n)
         return out
 

@@ -114,6 +114,25 @@ class Catalog:
             for terms in (SEARCH_TERMS[c.slug] for c in CATEGORIES)
         ]
 
+    def popularity(self) -> tuple[list[float], float]:
+        """(cumulative weights, total) for inlined `popular`: `bisect(cum, u * total)`."""
+        return self._cum, self._cum[-1]
+
+    def by_category(self) -> list[tuple[list[int], list[float], float]]:
+        """Per category (members, cumulative weights, total) for inlined `popular_in`.
+
+        An empty category falls back to the whole catalog, as `popular_in` does.
+        """
+        every = list(range(len(self.products)))
+        return [
+            (members, cum, cum[-1]) if members else (every, self._cum, self._cum[-1])
+            for members, cum in self._by_cat
+        ]
+
+    def category_weights(self) -> tuple[list[float], float]:
+        """(cumulative weights, total) for inlined `category`: `bisect(cum, u * total)`."""
+        return self._cat_cum, self._cat_cum[-1]
+
     def popular(self, u: float) -> int:
         """The product at uniform draw `u` in [0, 1), weighted by popularity."""
         return bisect(self._cum, u * self._cum[-1])
