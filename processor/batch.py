@@ -1,9 +1,10 @@
 """The foreachBatch function: Kafka rows of one micro-batch in, one committed transaction out.
 
 Spark does the per-message work (decode, parse, validate; processor/parse.py) in a single job
-with no shuffle, collected once as Arrow. Everything that depends on what is already stored
-(duplicates across batches, lateness, merging into the analytics tables) happens in the
-batch's PostgreSQL transaction (processor/sink.py). One log line per batch.
+with no shuffle, streamed to the driver as Arrow record batches while it runs, so PostgreSQL
+stores the first chunks while Spark computes the rest. Everything that depends on what is
+already stored (duplicates across batches, lateness, merging into the analytics tables)
+happens in the batch's PostgreSQL transaction (processor/sink.py). One log line per batch.
 """
 
 from __future__ import annotations
@@ -11,43 +12,40 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
 from processor.parse import parse_messages
-from processor.schema import EVENT_COLUMNS, REJECT_COLUMNS
-from processor.sink import BatchInput, BatchResult, PostgresSink
+from processor.sink import BatchInput, BatchResult, Chunks, PostgresSink
 
 log = logging.getLogger("processor.batch")
 
 
-def split_checked(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Split collected checked rows into (valid events, rejections) in their staging layouts."""
-    is_valid = pc.is_null(table["reason"])
-    events = table.filter(is_valid).select(list(EVENT_COLUMNS))
-    rejects = table.filter(pc.invert(is_valid)).select(list(REJECT_COLUMNS))
-    return events, rejects
+def arrow_stream(df: DataFrame) -> Iterator[pa.RecordBatch]:
+    """Arrow record batches of `df` as Spark's tasks finish them (in no particular order).
 
+    DataFrame.toArrow() waits for the whole job; this reads the same socket stream it reads
+    (pyspark 4.2 internals, pinned in requirements.txt) and yields each batch on arrival.
+    """
+    from pyspark.errors.exceptions.captured import unwrap_spark_exception
+    from pyspark.sql.pandas.serializers import ArrowCollectSerializer
+    from pyspark.traceback_utils import SCCallSiteSync
+    from pyspark.util import _load_from_socket
 
-def batch_input(
-    checked: pa.Table, query_name: str, batch_id: int, started_at: datetime, started_clock: float
-) -> BatchInput:
-    """What the sink needs from one batch's collected checked rows."""
-    events, rejects = split_checked(checked)
-    return BatchInput(
-        query_name=query_name,
-        batch_id=batch_id,
-        started_at=started_at,
-        started_clock=started_clock,
-        events=events,
-        rejects=rejects,
-        max_event_time=pc.max(events["event_time"]).as_py(),
-        max_kafka_timestamp=pc.max(checked["kafka_timestamp"]).as_py(),
-    )
+    with SCCallSiteSync(df.sparkSession.sparkContext):
+        port, secret, server = df._jdf.collectAsArrowToPython()  # type: ignore[attr-defined]
+    try:
+        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
+            for item in stream:
+                if isinstance(item, pa.RecordBatch) and item.num_rows:
+                    yield item  # the stream ends with the batches' order, which we do not need
+    finally:
+        with unwrap_spark_exception():
+            server.getResult()
 
 
 @dataclass
@@ -62,13 +60,13 @@ class RunTotals:
     duplicates: int = 0
     late: int = 0
 
-    def add(self, batch: BatchInput, result: BatchResult) -> None:
+    def add(self, result: BatchResult) -> None:
         """Count one committed (or skipped) batch."""
         if result.skipped:
             self.skipped += 1
             return
         self.batches += 1
-        self.input_rows += batch.input_rows
+        self.input_rows += result.input_rows
         self.new_events += result.new_events
         self.rejected += result.rejected_rows
         self.duplicates += result.duplicate_rows
@@ -112,36 +110,38 @@ class MicroBatchHandler:
             log.info("batch %d: already committed, skipped", batch_id)
             self.totals.skipped += 1
             return
-        checked = parse_messages(messages).toArrow()
-        if checked.num_rows == 0:
-            return
-        batch = batch_input(checked, query_name, batch_id, started_at, started_clock)
-        spark_ms = int((time.monotonic() - started_clock) * 1000)
-        result = self.sink.write_batch(batch)
-        self.totals.add(batch, result)
-        _log_batch(batch, result, spark_ms)
+        batch = BatchInput(
+            query_name=query_name,
+            batch_id=batch_id,
+            started_at=started_at,
+            started_clock=started_clock,
+            chunks=Chunks(arrow_stream(parse_messages(messages))),
+        )
+        try:
+            result = self.sink.write_batch(batch)
+        finally:
+            batch.chunks.drain()  # never leave Spark's result stream half read
+        if result.input_rows:
+            self.totals.add(result)
+            _log_batch(batch_id, result)
 
 
-def _log_batch(batch: BatchInput, result: BatchResult, spark_ms: int) -> None:
+def _log_batch(batch_id: int, result: BatchResult) -> None:
     if result.skipped:
-        log.info("batch %d: already committed, skipped", batch.batch_id)
+        log.info("batch %d: already committed, skipped", batch_id)
         return
-    lag = (
-        (datetime.now(UTC) - batch.max_kafka_timestamp).total_seconds()
-        if batch.max_kafka_timestamp
-        else 0.0
-    )
+    newest = result.max_kafka_timestamp
+    lag = (datetime.now(UTC) - newest).total_seconds() if newest else 0.0
     log.info(
         "batch %d: %d rows, %d new events, %d rejected, %d duplicates, %d late, lag %.1fs, "
-        "%d ms (spark %d, %s)",
-        batch.batch_id,
-        batch.input_rows,
+        "%d ms (%s)",
+        batch_id,
+        result.input_rows,
         result.new_events,
-        batch.rejects.num_rows,
+        result.rejected_rows,
         result.duplicate_rows,
         result.late_rows,
         lag,
         result.duration_ms,
-        spark_ms,
         ", ".join(f"{name} {ms}" for name, ms in result.steps_ms),
     )

@@ -78,7 +78,7 @@ class ProcessorSettings:
     max_offsets_per_trigger: int
     spark_master: str
     spark_driver_memory: str
-    shuffle_partitions: int
+    read_partitions: int
     db_retry_seconds: float
     pg_host: str
     pg_port: int
@@ -95,7 +95,7 @@ class ProcessorSettings:
         port = require(env, "POSTGRES_PORT", "5432")
         if not port.isdigit():
             raise ConfigError(f"POSTGRES_PORT={port!r} is not a TCP port, e.g. POSTGRES_PORT=5432")
-        shuffle = _count(env, "PROCESSOR_SHUFFLE_PARTITIONS", "4")
+        read_partitions = _count(env, "PROCESSOR_READ_PARTITIONS", "8")
         return cls(
             kafka_bootstrap=require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             kafka_topic=topic,
@@ -106,7 +106,7 @@ class ProcessorSettings:
             max_offsets_per_trigger=_count(env, "PROCESSOR_MAX_OFFSETS_PER_TRIGGER", "200000"),
             spark_master=(env.get("SPARK_MASTER") or "local[*]").strip(),
             spark_driver_memory=(env.get("SPARK_DRIVER_MEMORY") or "2g").strip(),
-            shuffle_partitions=max(shuffle, 1),
+            read_partitions=max(read_partitions, 1),
             db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
             pg_host=require(env, "POSTGRES_HOST", "127.0.0.1"),
             pg_port=int(port),

@@ -14,13 +14,14 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
@@ -39,23 +40,38 @@ class SinkError(ProcessorError):
     """PostgreSQL stayed unreachable or refused a batch; the message says what to do."""
 
 
+class Chunks:
+    """Arrow record batches of checked rows, read once from a source and replayable after."""
+
+    def __init__(self, source: Iterable[pa.RecordBatch]) -> None:
+        self._source: Iterator[pa.RecordBatch] | None = iter(source)
+        self._seen: list[pa.RecordBatch] = []
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        yield from list(self._seen)
+        while self._source is not None:
+            chunk = next(self._source, None)
+            if chunk is None:
+                self._source = None
+                return
+            self._seen.append(chunk)
+            yield chunk
+
+    def drain(self) -> None:
+        """Read the rest of the source (it must not be left half-consumed)."""
+        for _ in self:
+            pass
+
+
 @dataclass(frozen=True)
 class BatchInput:
-    """What one micro-batch hands to the sink: valid events (duplicates included), rejections."""
+    """One micro-batch for the sink: its key and the checked rows (parse.py's layout)."""
 
     query_name: str
     batch_id: int
     started_at: datetime
     started_clock: float
-    events: pa.Table
-    rejects: pa.Table
-    max_event_time: datetime | None
-    max_kafka_timestamp: datetime | None
-
-    @property
-    def input_rows(self) -> int:
-        """Kafka messages in the batch."""
-        return self.events.num_rows + self.rejects.num_rows
+    chunks: Chunks
 
 
 @dataclass(frozen=True)
@@ -67,12 +83,14 @@ class BatchResult:
     duplicate_rows: int = 0
     late_rows: int = 0
     rejected_rows: int = 0
+    input_rows: int = 0
     duration_ms: int = 0
     steps_ms: tuple[tuple[str, int], ...] = ()
+    max_kafka_timestamp: datetime | None = None
 
 
 def copy_arrow(
-    cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], data: pa.Table
+    cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], data: pa.Table | pa.RecordBatch
 ) -> None:
     """COPY an Arrow table into `table` as CSV (nulls unquoted, strings quoted)."""
     if data.num_rows == 0:
@@ -81,6 +99,8 @@ def copy_arrow(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with cur.copy(statement) as copy:
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
         for chunk in data.select(list(columns)).to_batches(max_chunksize=50_000):
             buffer = io.BytesIO()
             pacsv.write_csv(chunk, buffer, _CSV)
@@ -158,22 +178,42 @@ class PostgresSink:
         )
 
 
+def split_checked(rows: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """Split checked rows into (valid events, rejections) by `reason`."""
+    is_valid = pc.is_null(rows["reason"])
+    return rows.filter(is_valid), rows.filter(pc.invert(is_valid))
+
+
+def _max(current: datetime | None, column: pa.Array) -> datetime | None:
+    value = pc.max(column).as_py()
+    return value if current is None or (value is not None and value > current) else current
+
+
 def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) -> BatchResult:
     key = {"query_name": batch.query_name, "batch_id": batch.batch_id}
     steps = _Steps()
     with conn.transaction(), conn.cursor() as cur:
         row = cur.execute(load_sql("merge", "batch_done"), key).fetchone()
         if row and row[0]:
+            batch.chunks.drain()
             return BatchResult(skipped=True)
-        copy_arrow(cur, "stage_events", EVENT_COLUMNS, batch.events)
-        copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, batch.rejects)
-        steps.lap("copy")
-        cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
-        new_events, late_rows = cur.execute(load_sql("merge", "new_event_counts")).fetchone() or (
-            0,
-            0,
-        )
+        valid_rows = input_rows = 0
+        max_event_time = max_kafka_timestamp = None
+        # Each chunk is stored while Spark still computes the next ones.
+        for chunk in batch.chunks:
+            events, rejects = split_checked(chunk)
+            copy_arrow(cur, "stage_events", EVENT_COLUMNS, events)
+            copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
+            cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
+            valid_rows += events.num_rows
+            input_rows += chunk.num_rows
+            max_event_time = _max(max_event_time, events["event_time"])
+            max_kafka_timestamp = _max(max_kafka_timestamp, chunk["kafka_timestamp"])
         steps.lap("events")
+        if input_rows == 0:
+            return BatchResult(skipped=False)
+        counts = cur.execute(load_sql("merge", "new_event_counts")).fetchone()
+        new_events, late_rows = counts or (0, 0)
         for name in ("merge_sessions", "merge_products", "merge_hours"):
             cur.execute(load_sql("merge", name))
         steps.lap("aggregates")
@@ -182,17 +222,17 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         duration_ms = int((time.monotonic() - batch.started_clock) * 1000)
         # Every message is exactly one of: a new event, a duplicate (its event_id, or for a
         # rejection its Kafka position, was already stored) or a newly stored rejection.
-        duplicates = batch.input_rows - new_events - rejected_rows
+        duplicates = input_rows - new_events - rejected_rows
         cur.execute(
             load_sql("merge", "insert_batch"),
             {
                 **key,
-                "input_rows": batch.input_rows,
-                "valid_rows": batch.events.num_rows,
+                "input_rows": input_rows,
+                "valid_rows": valid_rows,
                 "rejected_rows": rejected_rows,
                 "duplicate_rows": duplicates,
                 "late_rows": late_rows,
-                "max_event_time": batch.max_event_time,
+                "max_event_time": max_event_time,
                 "started_at": batch.started_at,
                 "duration_ms": duration_ms,
             },
@@ -200,14 +240,22 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         cur.execute(
             load_sql("merge", "refresh_dashboard"),
             {
-                "max_kafka_timestamp": batch.max_kafka_timestamp,
+                "max_kafka_timestamp": max_kafka_timestamp,
                 "duration_ms": duration_ms,
-                "input_rows": batch.input_rows,
+                "input_rows": input_rows,
             },
         )
     steps.lap("commit")
     return BatchResult(
-        False, new_events, duplicates, late_rows, rejected_rows, duration_ms, steps.laps
+        False,
+        new_events,
+        duplicates,
+        late_rows,
+        rejected_rows,
+        input_rows,
+        duration_ms,
+        steps.laps,
+        max_kafka_timestamp,
     )
 
 

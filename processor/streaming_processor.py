@@ -37,7 +37,7 @@ def spark_session(settings: ProcessorSettings) -> SparkSession:
         master=settings.spark_master,
         conf={
             "spark.driver.memory": settings.spark_driver_memory,
-            "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+            "spark.sql.shuffle.partitions": "4",
             # Batches are collected once through Arrow; keep the Python side light.
             "spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
             # Validation compiles to one large generated method; HotSpot skips methods over 8 KB
@@ -61,7 +61,8 @@ def start_query(
         .option("subscribe", settings.kafka_topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("failOnDataLoss", "false")
-        .option("minPartitions", str(max(settings.shuffle_partitions, 1)))
+        # More read tasks than cores: the first ones reach PostgreSQL while the rest still run.
+        .option("minPartitions", str(settings.read_partitions))
     )
     if settings.max_offsets_per_trigger > 0:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
