@@ -36,6 +36,9 @@ def arrow_stream(df: DataFrame) -> Iterator[pa.RecordBatch]:
     from pyspark.traceback_utils import SCCallSiteSync
     from pyspark.util import _load_from_socket
 
+    if not hasattr(df, "_jdf"):  # Spark Connect has no JVM handle: collect it all at once
+        yield from df.toArrow().to_batches()
+        return
     with SCCallSiteSync(df.sparkSession.sparkContext):
         port, secret, server = df._jdf.collectAsArrowToPython()  # type: ignore[attr-defined]
     try:
