@@ -91,8 +91,12 @@ def check_topic_against_ledger(messages: list[Any], ledger: dict[str, Any]) -> N
     assert all(len(p) == 1 for p in partitions.values())  # a session stays on one partition
     orders = {e["order_id"] for e in valid.values() if e["order_id"]}
     assert len(orders) == ledger["orders"]
-    revenue = sum(Decimal(str(e["price"])) * e["quantity"] for e in valid.values() if e["order_id"])
-    assert str(revenue) == ledger["revenue"]
+    revenue = sum(
+        (Decimal(str(e["price"])) * e["quantity"] for e in valid.values() if e["order_id"]),
+        Decimal("0.00"),
+    )
+    # An unseeded run may hold no purchase at all: compare at cents either way.
+    assert str(revenue.quantize(Decimal("0.01"))) == ledger["revenue"]
 
 
 def test_n_events_come_back_as_n_plus_the_injected_faults(services, kafka_topic, tmp_path: Path):
