@@ -205,6 +205,7 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
             copy_arrow(cur, "stage_events", EVENT_COLUMNS, events)
             copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
             cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
+            cur.execute(load_sql("merge", "next_chunk"))
             valid_rows += events.num_rows
             input_rows += chunk.num_rows
             max_event_time = _max(max_event_time, events["event_time"])
