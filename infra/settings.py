@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from infra.env import LOCAL, ROOT, ConfigError, mask, require
@@ -14,6 +14,31 @@ def _port(env: Mapping[str, str], key: str, example: str) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"{key}={raw!r} is not a TCP port; set it, for example {key}={example}")
     return int(raw)
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """One PostgreSQL role's way in: the POSTGRES_* settings, read and checked in one place."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str = field(repr=False)
+    schema: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], reader: bool = False) -> PostgresTarget:
+        """The owner role's target, or the read-only role's with `reader`."""
+        prefix = "POSTGRES_READONLY" if reader else "POSTGRES"
+        return cls(
+            host=require(env, "POSTGRES_HOST", "127.0.0.1"),
+            port=_port(env, "POSTGRES_PORT", "5432"),
+            dbname=require(env, "POSTGRES_DB", "clickstream"),
+            user=require(env, f"{prefix}_USER", "grafana_reader" if reader else "clickstream"),
+            password=require(env, f"{prefix}_PASSWORD", "a-long-random-password"),
+            schema=require(env, "POSTGRES_SCHEMA", "analytics"),
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,7 @@ class InfraSettings:
         partitions = require(env, "KAFKA_PARTITIONS", "3")
         if not partitions.isdigit() or int(partitions) < 1:
             raise ConfigError(f"KAFKA_PARTITIONS={partitions!r} must be a positive integer, e.g. 3")
+        owner, reader = PostgresTarget.from_env(env), PostgresTarget.from_env(env, reader=True)
         return cls(
             kafka_bootstrap=bootstrap,
             kafka_port=int(port),
@@ -59,14 +85,14 @@ class InfraSettings:
             kafka_topic=require(env, "KAFKA_TOPIC", "clickstream.raw"),
             kafka_partitions=int(partitions),
             kafka_heap=require(env, "KAFKA_HEAP", "512m"),
-            pg_host=require(env, "POSTGRES_HOST", "127.0.0.1"),
-            pg_port=_port(env, "POSTGRES_PORT", "5432"),
-            pg_db=require(env, "POSTGRES_DB", "clickstream"),
-            pg_user=require(env, "POSTGRES_USER", "clickstream"),
-            pg_password=require(env, "POSTGRES_PASSWORD", "a-long-random-password"),
-            pg_schema=require(env, "POSTGRES_SCHEMA", "analytics"),
-            pg_reader=require(env, "POSTGRES_READONLY_USER", "grafana_reader"),
-            pg_reader_password=require(env, "POSTGRES_READONLY_PASSWORD", "another-password"),
+            pg_host=owner.host,
+            pg_port=owner.port,
+            pg_db=owner.dbname,
+            pg_user=owner.user,
+            pg_password=owner.password,
+            pg_schema=owner.schema,
+            pg_reader=reader.user,
+            pg_reader_password=reader.password,
             grafana_port=_port(env, "GRAFANA_PORT", "3000"),
             grafana_admin_user=require(env, "GRAFANA_ADMIN_USER", "admin"),
             grafana_admin_password=require(env, "GRAFANA_ADMIN_PASSWORD", "a-strong-password"),

@@ -14,6 +14,7 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 
 from infra.env import LOCAL, ConfigError, mask, parse_duration, require
+from infra.settings import PostgresTarget
 
 
 class ProcessorError(RuntimeError):
@@ -92,9 +93,7 @@ class ProcessorSettings:
         """Build settings from a `load_env()` mapping; raise ConfigError naming a bad key."""
         topic = require(env, "KAFKA_TOPIC", "clickstream.raw")
         checkpoint = (env.get("PROCESSOR_CHECKPOINT_DIR") or "").strip()
-        port = require(env, "POSTGRES_PORT", "5432")
-        if not port.isdigit():
-            raise ConfigError(f"POSTGRES_PORT={port!r} is not a TCP port, e.g. POSTGRES_PORT=5432")
+        pg = PostgresTarget.from_env(env)
         read_partitions = _count(env, "PROCESSOR_READ_PARTITIONS", "8")
         return cls(
             kafka_bootstrap=require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -108,12 +107,12 @@ class ProcessorSettings:
             spark_driver_memory=(env.get("SPARK_DRIVER_MEMORY") or "2g").strip(),
             read_partitions=max(read_partitions, 1),
             db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
-            pg_host=require(env, "POSTGRES_HOST", "127.0.0.1"),
-            pg_port=int(port),
-            pg_db=require(env, "POSTGRES_DB", "clickstream"),
-            pg_user=require(env, "POSTGRES_USER", "clickstream"),
-            pg_password=require(env, "POSTGRES_PASSWORD", "a-long-random-password"),
-            pg_schema=require(env, "POSTGRES_SCHEMA", "analytics"),
+            pg_host=pg.host,
+            pg_port=pg.port,
+            pg_db=pg.dbname,
+            pg_user=pg.user,
+            pg_password=pg.password,
+            pg_schema=pg.schema,
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra.env import ConfigError, load_env, require
+from infra.env import ConfigError, load_env
+from infra.settings import PostgresTarget
 
 # Known KPIs in display order: name -> (label, format). Others the processor adds follow them.
 KPIS: dict[str, tuple[str, str]] = {
@@ -80,16 +81,14 @@ class StatusSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> StatusSettings:
         """Build settings from a `load_env()` mapping (the read-only role's credentials)."""
-        port = require(env, "POSTGRES_PORT", "5432")
-        if not port.isdigit():
-            raise ConfigError(f"POSTGRES_PORT={port!r} is not a port; for example 5432")
+        reader = PostgresTarget.from_env(env, reader=True)
         settings = cls(
-            host=require(env, "POSTGRES_HOST", "127.0.0.1"),
-            port=int(port),
-            dbname=require(env, "POSTGRES_DB", "clickstream"),
-            user=require(env, "POSTGRES_READONLY_USER", "grafana_reader"),
-            password=require(env, "POSTGRES_READONLY_PASSWORD", "reader-dev-password"),
-            schema=require(env, "POSTGRES_SCHEMA", "analytics"),
+            host=reader.host,
+            port=reader.port,
+            dbname=reader.dbname,
+            user=reader.user,
+            password=reader.password,
+            schema=reader.schema,
         )
         return cls(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v}})
 

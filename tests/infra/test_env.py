@@ -8,7 +8,7 @@ import pytest
 from dotenv import dotenv_values
 
 from infra.env import ROOT, ConfigError, load_env, mask, parse_duration
-from infra.settings import InfraSettings
+from infra.settings import InfraSettings, PostgresTarget
 
 
 def write(path: Path, text: str) -> None:
@@ -71,3 +71,11 @@ def test_bad_setting_names_the_variable(key: str, value: str, named: str) -> Non
     env = {**example_env(), key: value}
     with pytest.raises(ConfigError, match=named):
         InfraSettings.from_env(env)
+
+
+def test_postgres_target_owner_and_reader_share_host_but_not_role() -> None:
+    env = {**example_env(), "POSTGRES_HOST": "db.local", "POSTGRES_READONLY_USER": "viewer"}
+    owner, reader = PostgresTarget.from_env(env), PostgresTarget.from_env(env, reader=True)
+    assert (owner.host, reader.host) == ("db.local", "db.local")
+    assert (owner.user, reader.user) == ("clickstream", "viewer")
+    assert owner.password not in repr(owner)
