@@ -117,7 +117,7 @@ class PostgresNative:
             )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.s.pg_port} "
-            f"-c unix_socket_directories={self.sockets} -c shared_buffers=256MB "
+            f"-c unix_socket_directories={self.sockets} -c shared_buffers=1GB "
             "-c max_connections=100 -c wal_compression=on -c max_wal_size=4GB "
             "-c checkpoint_timeout=30min -c wal_buffers=64MB"
         )

@@ -92,7 +92,12 @@ class BatchResult:
 def copy_arrow(
     cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], data: pa.Table | pa.RecordBatch
 ) -> None:
-    """COPY an Arrow table into `table` as CSV (nulls unquoted, strings quoted)."""
+    """COPY an Arrow table into `table` as CSV (nulls unquoted, strings quoted).
+
+    Time-zone-aware timestamps are written as UTC wall-clock times without a zone (Arrow
+    formats zoned timestamps about twenty times slower), so the session's TimeZone must be UTC,
+    as it is on PostgresSink's connection.
+    """
     if data.num_rows == 0:
         return
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
@@ -101,10 +106,20 @@ def copy_arrow(
     with cur.copy(statement) as copy:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
-        for chunk in data.select(list(columns)).to_batches(max_chunksize=50_000):
+        data = _utc_wall_clock(data.select(list(columns)))
+        for chunk in data.to_batches(max_chunksize=50_000):
             buffer = io.BytesIO()
             pacsv.write_csv(chunk, buffer, _CSV)
             copy.write(buffer.getbuffer())
+
+
+def _utc_wall_clock(data: pa.Table) -> pa.Table:
+    """`data` with each zoned timestamp column cast to a zone-less one (same UTC instant)."""
+    for i, f in enumerate(data.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            naive = pa.timestamp(f.type.unit)
+            data = data.set_column(i, pa.field(f.name, naive), data.column(i).cast(naive))
+    return data
 
 
 class PostgresSink:
@@ -128,6 +143,8 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             conn = psycopg.connect(self._conninfo, autocommit=True)
+            # copy_arrow writes UTC wall-clock times; hours are UTC hours (DESIGN.md §4).
+            conn.execute("SET TimeZone = 'UTC'")
             # Temp buffers must be sized before the session's first temp table is touched.
             conn.execute("SET temp_buffers = '256MB'")
             # Sorting a batch (first copy of each event_id) in memory, not in temp files.
@@ -200,7 +217,7 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         valid_rows = input_rows = 0
         max_event_time = max_kafka_timestamp = None
         # Each chunk is stored while Spark still computes the next ones.
-        for chunk in batch.chunks:
+        for chunk in steps.timed("spark", batch.chunks):
             events, rejects = split_checked(chunk)
             copy_arrow(cur, "stage_events", EVENT_COLUMNS, events)
             copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
@@ -210,7 +227,7 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
             input_rows += chunk.num_rows
             max_event_time = _max(max_event_time, events["event_time"])
             max_kafka_timestamp = _max(max_kafka_timestamp, chunk["kafka_timestamp"])
-        steps.lap("events")
+        steps.lap("store")
         if input_rows == 0:
             return BatchResult(skipped=False)
         counts = cur.execute(load_sql("merge", "new_event_counts")).fetchone()
@@ -260,14 +277,37 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
     )
 
 
+_END = object()
+
+
 class _Steps:
-    """Wall time per step of the transaction, for the batch's log line."""
+    """Wall time per step of the transaction, for the batch's log line.
+
+    `timed` takes the time spent waiting on an iterator out of the step it runs in, so
+    "spark" is the wait for Spark's results and "store" the work on them.
+    """
 
     def __init__(self) -> None:
         self._last = time.monotonic()
+        self._waits: dict[str, float] = {}
         self.laps: tuple[tuple[str, int], ...] = ()
 
+    def timed(self, name: str, items: Iterable[T]) -> Iterator[T]:
+        """Yield from `items`, adding the time each next() takes to step `name`."""
+        iterator = iter(items)
+        while True:
+            started = time.monotonic()
+            item = next(iterator, _END)
+            self._waits[name] = self._waits.get(name, 0.0) + time.monotonic() - started
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+
     def lap(self, name: str) -> None:
+        """Close step `name` (less any waits timed inside it), and record the waits."""
         now = time.monotonic()
-        self.laps += ((name, int((now - self._last) * 1000)),)
+        waited = sum(self._waits.values())
+        self.laps += tuple((k, int(v * 1000)) for k, v in self._waits.items())
+        self.laps += ((name, int((now - self._last - waited) * 1000)),)
+        self._waits.clear()
         self._last = now

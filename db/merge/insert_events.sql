@@ -21,6 +21,14 @@ inserted AS (
     FROM stage_events AS s CROSS JOIN newest
     ORDER BY s.event_id, s.kafka_partition, s.kafka_offset
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING *
+    RETURNING event_id, event_type, event_time, user_id, session_id, product_id, device_type,
+        price, quantity, order_id, category, is_late
 )
-INSERT INTO stage_new SELECT * FROM inserted
+INSERT INTO stage_new (
+    event_id, event_type, event_time, hour, user_id, session_id, product_id, device_type, price,
+    quantity, order_id, category, is_late
+)
+SELECT
+    event_id, event_type, event_time, date_trunc('hour', event_time), user_id, session_id,
+    product_id, device_type, price, quantity, order_id, category, is_late
+FROM inserted

@@ -2,7 +2,9 @@
 -- only (hour, id) pairs new to hourly_users / hourly_sessions / hourly_orders add to
 -- unique_users, unique_sessions and orders.
 WITH ev AS (
-    SELECT date_trunc('hour', event_time) AS window_start, * FROM stage_new WHERE NOT is_late
+    SELECT hour AS window_start, event_type, user_id, session_id, order_id, price, quantity
+    FROM stage_new
+    WHERE NOT is_late
 ),
 batch AS (
     SELECT

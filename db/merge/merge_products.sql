@@ -5,7 +5,7 @@ INSERT INTO product_metrics AS cur (
     updated_at
 )
 SELECT
-    date_trunc('hour', event_time),
+    hour,
     product_id,
     min(category COLLATE "C"),
     count(*) FILTER (WHERE event_type = 'page_view'),

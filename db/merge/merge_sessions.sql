@@ -3,7 +3,11 @@
 -- never had (session_orders); user_id and device_type are those of the session's first event
 -- (earliest event_time, then smallest event_id), so merges in any order agree.
 WITH ev AS (
-    SELECT * FROM stage_new WHERE NOT is_late
+    SELECT
+        event_id, event_type, event_time, user_id, session_id, device_type, price, quantity,
+        order_id
+    FROM stage_new
+    WHERE NOT is_late
 ),
 first_event AS (
     SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time

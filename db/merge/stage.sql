@@ -32,4 +32,19 @@ CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     reason          text NOT NULL
 ) ON COMMIT DELETE ROWS;
 
-CREATE TEMP TABLE IF NOT EXISTS stage_new (LIKE raw_events) ON COMMIT DELETE ROWS;
+-- Only the columns the merges read, and the event's hour, so that each merge scans narrow rows.
+CREATE TEMP TABLE IF NOT EXISTS stage_new (
+    event_id    uuid NOT NULL,
+    event_type  text NOT NULL,
+    event_time  timestamptz NOT NULL,
+    hour        timestamptz NOT NULL,
+    user_id     uuid NOT NULL,
+    session_id  uuid NOT NULL,
+    product_id  uuid,
+    device_type text NOT NULL,
+    price       numeric(12, 2),
+    quantity    integer,
+    order_id    uuid,
+    category    text,
+    is_late     boolean NOT NULL
+) ON COMMIT DELETE ROWS;

@@ -138,6 +138,20 @@ def test_duplicates_count_once_within_and_across_batches(harness: Harness) -> No
     assert harness.rows("SELECT count(*) AS n FROM raw_events")[0]["n"] == 8
 
 
+def test_an_event_id_in_upper_case_is_the_same_event(harness: Harness) -> None:
+    events = scenario()
+    shouted = [{**e, "event_id": e["event_id"].upper()} for e in events[:2]]
+    harness.run([*events[:5], shouted[0]])  # within the batch
+    harness.run([*events[5:], shouted[1]])  # and across batches
+    assert_scenario_tables(harness)
+    dups = [r["duplicate_rows"] for r in harness.table("pipeline_batches", "batch_id")]
+    assert dups == [1, 1]
+    stored = harness.rows(
+        "SELECT event_id FROM raw_events WHERE event_id = %s", [events[0]["event_id"]]
+    )
+    assert [r["event_id"] for r in stored] == [events[0]["event_id"].lower()]
+
+
 def test_late_events_are_stored_flagged_and_not_aggregated(spark, pg_schema) -> None:
     events = scenario()
     later, earlier = events[5:], events[:5]  # 15:05-15:11 first, then 14:10-14:30
