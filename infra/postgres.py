@@ -18,6 +18,17 @@ from infra.errors import InfraError
 from infra.process import port_open
 from infra.settings import InfraSettings
 
+# Server settings for bulk micro-batches (one transaction of ~200k rows every few seconds):
+# buffers that hold the working set, and WAL room so checkpoints are not forced mid-drain.
+# docker-compose.yml passes the same (tests/infra/test_compose.py checks).
+SERVER_TUNING: dict[str, str] = {
+    "shared_buffers": "1GB",
+    "wal_compression": "on",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+    "wal_buffers": "64MB",
+}
+
 APT_HINT = (
     "sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql"
 )
@@ -115,11 +126,10 @@ class PostgresNative:
                 "(Debian's own cluster? stop it with `pg_ctlcluster <version> main stop`), "
                 "or set POSTGRES_PORT to a free port in .env"
             )
+        tuning = " ".join(f"-c {k}={v}" for k, v in SERVER_TUNING.items())
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.s.pg_port} "
-            f"-c unix_socket_directories={self.sockets} -c shared_buffers=1GB "
-            "-c max_connections=100 -c wal_compression=on -c max_wal_size=4GB "
-            "-c checkpoint_timeout=30min -c wal_buffers=64MB"
+            f"-c unix_socket_directories={self.sockets} -c max_connections=100 {tuning}"
         )
         cmd = [
             self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,

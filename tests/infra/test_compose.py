@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from infra.env import ROOT, load_env
+from infra.postgres import SERVER_TUNING
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -149,6 +150,13 @@ def test_postgres_applies_init_sql_with_the_reader_variables() -> None:
     env = _env("postgres")
     for var in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_READONLY_PASSWORD"):
         assert var in env
+
+
+def test_postgres_has_the_native_server_tuning() -> None:
+    command = SERVICES["postgres"]["command"]
+    assert command[0] == "postgres"
+    pairs = [command[i + 1] for i, arg in enumerate(command) if arg == "-c"]
+    assert dict(p.split("=", 1) for p in pairs) == SERVER_TUNING
 
 
 def test_grafana_gets_our_provisioning_and_the_reader() -> None:
