@@ -1,6 +1,8 @@
 -- Store the batch's valid events, each event_id once, and keep the ones that are new.
--- Within the batch the copy at the earliest Kafka position wins; an event_id already in
--- raw_events (a duplicate from an earlier batch) is not stored again and not counted again.
+-- Within the chunk the copy at the earliest Kafka position wins (across the chunks of a batch,
+-- the first chunk to arrive; for copies of one event only the stored position differs); an
+-- event_id already in raw_events (a duplicate from an earlier batch) is not stored again and
+-- not counted again.
 -- Late: event time before the newest event time of the batches committed so far, minus the
 -- lateness bound. Late events are stored (is_late) but never aggregated.
 WITH newest AS (
