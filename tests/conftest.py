@@ -6,6 +6,7 @@ Each test that needs isolation gets a fresh Kafka topic or a fresh PostgreSQL sc
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,13 +57,17 @@ def services() -> Services:
 @pytest.fixture
 def kafka_topic(services: Services) -> Iterator[str]:
     """A fresh topic with 3 partitions, deleted after the test."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     name = f"test.{uuid.uuid4().hex[:12]}"
     admin = AdminClient({"bootstrap.servers": services.bootstrap})
     admin.create_topics([NewTopic(name, 3, 1)])[name].result(timeout=30)
     yield name
-    admin.delete_topics([name])[name].result(timeout=30)
+    try:  # cleanup only: the name is unique, so a slow deletion must not fail the test
+        admin.delete_topics([name], operation_timeout=30)[name].result(timeout=60)
+    except (KafkaException, TimeoutError) as exc:
+        print(f"note: topic {name} not deleted: {exc}", file=sys.stderr)
 
 
 @pytest.fixture
