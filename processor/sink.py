@@ -190,9 +190,26 @@ class PostgresSink:
     def write_batch(self, batch: BatchInput) -> BatchResult:
         """Apply one micro-batch in one transaction, or skip it if it is already recorded."""
         lateness = self._max_lateness_seconds
-        return self._retrying(
+        result = self._retrying(
             f"writing batch {batch.batch_id}", lambda conn: _write(conn, batch, lateness)
         )
+        if result.new_events:
+            self._summarize_time_index()
+        return result
+
+    def _summarize_time_index(self) -> None:
+        """Index upkeep after a commit; best effort (the next batch, or autovacuum, catches up).
+
+        Outside the batch's transaction, so that its table lock is held for milliseconds and
+        never blocks autovacuum for a whole batch; a lock wait gives up after 200 ms.
+        """
+        try:
+            conn = self._connect()
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '200ms'")
+                conn.execute(load_sql("merge", "summarize_time_index"))
+        except psycopg.Error as exc:
+            log.info("raw_events time index not summarized now (%s); later batches will", exc)
 
 
 def split_checked(rows: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from tests.processor.harness import Harness
+from tests.processor.sample_events import simulate
 from tests.processor.scenario import H14, H15, P1, P2, SA, SB, SC, U1, U2, at, eid, scenario
 
 pytestmark = pytest.mark.integration
@@ -136,6 +137,17 @@ def test_duplicates_count_once_within_and_across_batches(harness: Harness) -> No
     dups = [r["duplicate_rows"] for r in harness.table("pipeline_batches", "batch_id")]
     assert dups == [2, 2]
     assert harness.rows("SELECT count(*) AS n FROM raw_events")[0]["n"] == 8
+
+
+def test_each_batch_leaves_the_time_index_summarized(harness: Harness) -> None:
+    events = simulate(400)  # enough rows for new BRIN block ranges (32 pages each)
+    harness.run(events)
+    pages = harness.rows("SELECT pg_relation_size('raw_events') / 8192 AS n")[0]["n"]
+    assert len(events) > 1000 and pages > 64
+    # The sink summarized the batch's new block ranges after its commit: none is left.
+    left = "SELECT brin_summarize_new_values('raw_events_event_time_brin'::regclass) AS n"
+    assert harness.rows(left)[0]["n"] == 0
+    assert harness.differences() == []
 
 
 def test_an_event_id_in_upper_case_is_the_same_event(harness: Harness) -> None:
