@@ -29,6 +29,7 @@ from pathlib import Path
 import psycopg
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,7 +77,7 @@ class Fixture:
 
     def conninfo(self) -> str:
         """Owner connection with search_path at the bench schema."""
-        return self.infra.pg_dsn() + f" options='-c search_path={self.schema}'"
+        return make_conninfo(self.infra.pg_dsn(), options=f"-c search_path={self.schema}")
 
 
 def processor_cmd(*args: str) -> list[str]:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 from infra.env import LOCAL, ROOT, ConfigError, mask, require
 
 
@@ -39,6 +41,22 @@ class PostgresTarget:
             password=require(env, f"{prefix}_PASSWORD", "a-long-random-password"),
             schema=require(env, "POSTGRES_SCHEMA", "analytics"),
         )
+
+    def conninfo(self, **extra: str | int) -> str:
+        """libpq connection string for this role (quoted by psycopg), plus `extra` keywords."""
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=self.dbname,
+            user=self.user,
+            password=self.password,
+            **extra,
+        )
+
+    @property
+    def where(self) -> str:
+        """`host:port/db as user`, for messages."""
+        return f"{self.host}:{self.port}/{self.dbname} as {self.user}"
 
 
 @dataclass(frozen=True)
@@ -105,9 +123,8 @@ class InfraSettings:
             if reader
             else (self.pg_user, self.pg_password)
         )
-        return (
-            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_db} "
-            f"user={user} password={password}"
+        return make_conninfo(
+            host=self.pg_host, port=self.pg_port, dbname=self.pg_db, user=user, password=password
         )
 
     def describe(self) -> str:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from psycopg.conninfo import make_conninfo
-
 from infra.env import LOCAL, ConfigError, mask, parse_duration, require
 from infra.settings import PostgresTarget
 
@@ -81,12 +79,7 @@ class ProcessorSettings:
     spark_driver_memory: str
     read_partitions: int
     db_retry_seconds: float
-    pg_host: str
-    pg_port: int
-    pg_db: str
-    pg_user: str
-    pg_password: str
-    pg_schema: str
+    pg: PostgresTarget
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], local: Path = LOCAL) -> ProcessorSettings:
@@ -107,12 +100,7 @@ class ProcessorSettings:
             spark_driver_memory=(env.get("SPARK_DRIVER_MEMORY") or "2g").strip(),
             read_partitions=max(read_partitions, 1),
             db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
-            pg_host=pg.host,
-            pg_port=pg.port,
-            pg_db=pg.dbname,
-            pg_user=pg.user,
-            pg_password=pg.password,
-            pg_schema=pg.schema,
+            pg=pg,
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:
@@ -121,19 +109,14 @@ class ProcessorSettings:
 
     def pg_conninfo(self) -> str:
         """libpq connection string for the owning role, with search_path set to the schema."""
-        return make_conninfo(
-            host=self.pg_host,
-            port=self.pg_port,
-            dbname=self.pg_db,
-            user=self.pg_user,
-            password=self.pg_password,
-            options=f"-c search_path={self.pg_schema},public -c TimeZone=UTC",
-            application_name=f"clickstream-processor:{self.pg_schema}",
+        return self.pg.conninfo(
+            options=f"-c search_path={self.pg.schema},public -c TimeZone=UTC",
+            application_name=f"clickstream-processor:{self.pg.schema}",
             connect_timeout=5,
         )
 
     def describe(self) -> str:
         """One line per setting, secrets masked, for the start-up banner."""
-        return "\n".join(
-            f"  {f.name} = {mask(f.name, str(getattr(self, f.name)))}" for f in fields(self)
-        )
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pg"}
+        flat.update({f"pg_{f.name}": getattr(self.pg, f.name) for f in fields(self.pg)})
+        return "\n".join(f"  {name} = {mask(name, str(value))}" for name, value in flat.items())

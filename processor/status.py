@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,33 +69,22 @@ class StatusError(RuntimeError):
 class StatusSettings:
     """Where to read from and how often; built once from the environment at the entry point."""
 
-    host: str
-    port: int
-    dbname: str
-    user: str
-    password: str = field(repr=False)
-    schema: str = "analytics"
+    db: PostgresTarget
     interval: float = 5.0
     hours: int = 6
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> StatusSettings:
         """Build settings from a `load_env()` mapping (the read-only role's credentials)."""
-        reader = PostgresTarget.from_env(env, reader=True)
-        settings = cls(
-            host=reader.host,
-            port=reader.port,
-            dbname=reader.dbname,
-            user=reader.user,
-            password=reader.password,
-            schema=reader.schema,
-        )
-        return cls(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v}})
+        given = {k: v for k, v in overrides.items() if v}
+        if "schema" in given:
+            env = {**env, "POSTGRES_SCHEMA": given.pop("schema")}
+        return cls(db=PostgresTarget.from_env(env, reader=True), **given)
 
     @property
     def where(self) -> str:
         """Return `host:port/db as user` for messages."""
-        return f"{self.host}:{self.port}/{self.dbname} as {self.user}"
+        return self.db.where
 
 
 @dataclass(frozen=True)
@@ -112,14 +101,8 @@ def connect(settings: StatusSettings) -> psycopg.Connection[Any]:
     """Open a read-only session on the settings' schema, or raise StatusError with the remedy."""
     try:
         conn = psycopg.connect(
-            host=settings.host,
-            port=settings.port,
-            dbname=settings.dbname,
-            user=settings.user,
-            password=settings.password,
-            connect_timeout=5,
+            settings.db.conninfo(connect_timeout=5, application_name="clickstream-status"),
             autocommit=True,
-            application_name="clickstream-status",
         )
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -127,7 +110,7 @@ def connect(settings: StatusSettings) -> psycopg.Connection[Any]:
             f"PostgreSQL is not answering on {settings.where} ({first}): "
             "run ./start_infrastructure.sh"
         ) from None
-    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.schema)))
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.db.schema)))
     return conn
 
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(differences) > args.limit:
         print(f"... and {len(differences) - args.limit} more")
     print(
-        f"verify: schema {settings.pg_schema}: {len(names)} checks ({', '.join(names)}), "
+        f"verify: schema {settings.pg.schema}: {len(names)} checks ({', '.join(names)}), "
         f"{len(differences)} differences"
     )
     return 1 if differences else 0

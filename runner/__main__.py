@@ -76,7 +76,7 @@ def where_to_look(env: Mapping[str, str], pg: status.StatusSettings, logs: Path 
         "",
         "Where to look:",
         f"  Grafana    {grafana}",
-        f"  psql       psql -h {pg.host} -p {pg.port} -U {pg.user} -d {pg.dbname}"
+        f"  psql       psql -h {pg.db.host} -p {pg.db.port} -U {pg.db.user} -d {pg.db.dbname}"
         "   (password POSTGRES_READONLY_PASSWORD in .env)",
         "  live view  ./show_metrics.sh",
     ]

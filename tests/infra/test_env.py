@@ -79,3 +79,16 @@ def test_postgres_target_owner_and_reader_share_host_but_not_role() -> None:
     assert (owner.host, reader.host) == ("db.local", "db.local")
     assert (owner.user, reader.user) == ("clickstream", "viewer")
     assert owner.password not in repr(owner)
+
+
+def test_connection_strings_quote_a_password_with_spaces_and_quotes() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    secret = "two words' and \\ backslash"
+    env = {**example_env(), "POSTGRES_PASSWORD": secret, "POSTGRES_READONLY_PASSWORD": secret}
+    target = PostgresTarget.from_env(env)
+    parsed = conninfo_to_dict(target.conninfo(options="-c search_path=x"))
+    assert (parsed["password"], parsed["options"]) == (secret, "-c search_path=x")
+    settings = InfraSettings.from_env(env)
+    for reader in (False, True):
+        assert conninfo_to_dict(settings.pg_dsn(reader=reader))["password"] == secret

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from infra.settings import PostgresTarget
 from processor.status import StatusSettings
 from runner.__main__ import claim_pidfile, where_to_look
 
-PG = StatusSettings("127.0.0.1", 5432, "clickstream", "grafana_reader", "secret-pw")
+PG = StatusSettings(
+    PostgresTarget("127.0.0.1", 5432, "clickstream", "grafana_reader", "secret-pw", "analytics")
+)
 
 
 def test_pidfile_is_claimed_once_and_stale_ones_are_taken_over(tmp_path: Path) -> None:
