@@ -11,28 +11,27 @@ batch is then redone from the start in a fresh transaction.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 
-from processor.schema import EVENT_COLUMNS, REJECT_COLUMNS
+from processor.schema import EVENT_COLUMNS, REJECT_COLUMNS, UUID_FIELDS
 from processor.settings import ProcessorError
 from processor.sql import load_sql
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=8192)
 _RETRYABLE = (psycopg.OperationalError, psycopg.errors.SerializationFailure)
 
 
@@ -90,36 +89,71 @@ class BatchResult:
 
 
 def copy_arrow(
-    cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], data: pa.Table | pa.RecordBatch
+    cur: psycopg.Cursor[Any],
+    table: str,
+    columns: Sequence[str],
+    data: pa.Table | pa.RecordBatch,
+    uuid_columns: Collection[str] = (),
 ) -> None:
-    """COPY an Arrow table into `table` as CSV (nulls unquoted, strings quoted).
+    """COPY Arrow rows into `table` in PostgreSQL's binary format (pgpq encodes them).
 
-    Time-zone-aware timestamps are written as UTC wall-clock times without a zone (Arrow
-    formats zoned timestamps about twenty times slower), so the session's TimeZone must be UTC,
-    as it is on PostgresSink's connection.
+    Binary rows spare PostgreSQL parsing every value from text (a third of a COPY's time).
+    Each Arrow column must have the binary layout of its target column: strings for text,
+    int32/int64 for integer/bigint, decimal128 for numeric, microsecond timestamps for
+    timestamptz. `uuid_columns` hold uuid strings (already checked as such) that are sent as
+    the 16 bytes of a uuid.
     """
     if data.num_rows == 0:
         return
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    data = data.select(list(columns))
+    for name in uuid_columns:
+        i = data.schema.get_field_index(name)
+        data = data.set_column(i, name, uuid_bytes(data.column(i).combine_chunks()))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+    encoder = ArrowToPostgresBinaryEncoder(data.schema)
     with cur.copy(statement) as copy:
-        if isinstance(data, pa.RecordBatch):
-            data = pa.Table.from_batches([data])
-        data = _utc_wall_clock(data.select(list(columns)))
+        copy.write(encoder.write_header())
         for chunk in data.to_batches(max_chunksize=50_000):
-            buffer = io.BytesIO()
-            pacsv.write_csv(chunk, buffer, _CSV)
-            copy.write(buffer.getbuffer())
+            copy.write(encoder.write_batch(chunk))
+        copy.write(encoder.finish())
 
 
-def _utc_wall_clock(data: pa.Table) -> pa.Table:
-    """`data` with each zoned timestamp column cast to a zone-less one (same UTC instant)."""
-    for i, f in enumerate(data.schema):
-        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
-            naive = pa.timestamp(f.type.unit)
-            data = data.set_column(i, pa.field(f.name, naive), data.column(i).cast(naive))
-    return data
+_HEX_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+_NIBBLE = np.zeros(256, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _NIBBLE[_c] = _NIBBLE[ord(chr(_c).upper())] = _i
+
+
+def uuid_bytes(text: pa.Array) -> pa.FixedSizeBinaryArray:
+    """Canonical uuid strings (8-4-4-4-12 hex digits, either case) as 16-byte values.
+
+    Nulls stay null. Raises ValueError for a value that is not 36 characters long; the digits
+    themselves are not checked again (parse.py only lets uuids through).
+    """
+    present = text.drop_null()
+    if len(present) == 0:
+        return pa.nulls(len(text), pa.binary(16))
+    offsets = np.frombuffer(present.buffers()[1], dtype=_offset_type(present.type))
+    start, end = offsets[present.offset], offsets[present.offset + len(present)]
+    if end - start != 36 * len(present) or pc.max(pc.binary_length(present)).as_py() != 36:
+        raise ValueError("uuid column holds a value that is not a 36-character uuid")
+    chars = np.frombuffer(present.buffers()[2], dtype=np.uint8)[start:end].reshape(-1, 36)
+    nibbles = _NIBBLE[chars[:, _HEX_DIGITS]]
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    out = np.zeros((len(text), 16), dtype=np.uint8)
+    out[text.is_valid().to_numpy(zero_copy_only=False)] = packed
+    validity = None if text.null_count == 0 else pc.is_valid(text).buffers()[1]
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(text), [validity, pa.py_buffer(out)], null_count=text.null_count
+    )
+
+
+def _offset_type(string_type: pa.DataType) -> type[np.integer[Any]]:
+    return np.int64 if pa.types.is_large_string(string_type) else np.int32
 
 
 class PostgresSink:
@@ -143,7 +177,7 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             conn = psycopg.connect(self._conninfo, autocommit=True)
-            # copy_arrow writes UTC wall-clock times; hours are UTC hours (DESIGN.md §4).
+            # Hours are UTC hours (DESIGN.md §4): date_trunc follows the session's zone.
             conn.execute("SET TimeZone = 'UTC'")
             # Temp buffers must be sized before the session's first temp table is touched.
             conn.execute("SET temp_buffers = '256MB'")
@@ -236,7 +270,7 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         # Each chunk is stored while Spark still computes the next ones.
         for chunk in steps.timed("spark", batch.chunks):
             events, rejects = split_checked(chunk)
-            copy_arrow(cur, "stage_events", EVENT_COLUMNS, events)
+            copy_arrow(cur, "stage_events", EVENT_COLUMNS, events, UUID_FIELDS)
             copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
             cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
             cur.execute(load_sql("merge", "next_chunk"))

@@ -17,8 +17,8 @@ inserted AS (
     )
     SELECT DISTINCT ON (s.event_id)
         s.event_id, s.event_type, s.event_time, s.user_id, s.session_id, s.product_id,
-        s.page_url, s.user_agent, s.ip_address, s.device_type, s.price, s.quantity, s.order_id,
-        s.category, s.referrer, s.country, coalesce(s.event_time < newest.bound, false),
+        s.page_url, s.user_agent, s.ip_address::inet, s.device_type, s.price, s.quantity,
+        s.order_id, s.category, s.referrer, s.country, coalesce(s.event_time < newest.bound, false),
         s.kafka_partition, s.kafka_offset, s.kafka_timestamp, now()
     FROM stage_events AS s CROSS JOIN newest
     ORDER BY s.event_id, s.kafka_partition, s.kafka_offset

@@ -10,7 +10,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_events (
     product_id      uuid,
     page_url        text NOT NULL,
     user_agent      text,
-    ip_address      inet,
+    ip_address      text,  -- cast to inet on insert (COPY sends it as text)
     device_type     text NOT NULL,
     price           numeric(12, 2),
     quantity        integer,
