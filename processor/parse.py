@@ -9,6 +9,8 @@ invalid UTF-8, an out-of-range number) is rejected here, so a batch's COPY canno
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -39,6 +41,7 @@ UUID_RE = rf"^{_UUID}\z"
 IP_RE = rf"^(?:{_IP})\z"
 # The JSON escape for U+0000: PostgreSQL text cannot hold that character.
 NUL_ESCAPE = "\\u0000"
+SOURCE_COLUMNS = ("payload", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
 # Checked when present. The timestamp is checked by parsing it (see `ts`), not by a regex:
 # validation is the bulk of parsing's cost, and a regex per field is what it costs.
@@ -116,59 +119,81 @@ def _reason_checks(j: Column, text: Column, ts: Column, payload: Column) -> list
 
 def parse_messages(messages: DataFrame) -> DataFrame:
     """Turn Kafka source rows into checked rows: typed event columns, Kafka position, `reason`."""
-    source = messages.select(
+    # Classic PySpark columns live in the JVM: keep them no longer than its SparkContext.
+    # (Spark Connect columns are plain Python objects, valid in any session.)
+    jvm = messages.sparkSession.sparkContext if hasattr(messages, "_jdf") else None
+    checked = messages
+    for columns in _parse_steps(jvm):
+        checked = checked.select(*columns)
+    return checked
+
+
+@functools.lru_cache(maxsize=1)
+def _parse_steps(jvm: object) -> tuple[tuple[Column, ...], ...]:
+    """The column lists parse_messages selects, one after the other, built once per JVM.
+
+    Building them costs hundreds of calls into the JVM (half a second per micro-batch); the
+    columns name no DataFrame, so every batch's messages can reuse them. `jvm` is only the
+    cache key.
+    """
+    del jvm
+    payload = F.col("payload")
+    source = (
         F.col("value").cast("string").alias("payload"),
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
     )
-    payload = F.col("payload")
+    kept = tuple(F.col(name) for name in SOURCE_COLUMNS)
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    with_json = source.withColumn("j", F.from_json(payload, TYPED_SCHEMA, options))
+    with_json = (*kept, F.from_json(payload, TYPED_SCHEMA, options).alias("j"))
     j = F.col("j")
     # The text view is parsed again only for records Spark could not convert to TYPED_SCHEMA.
-    with_text = with_json.withColumn(
-        "t", F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA))
-    ).withColumn("ts", j["timestamp"].try_cast("timestamp"))
+    with_text = (
+        *kept,
+        j,
+        F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA)).alias("t"),
+        j["timestamp"].try_cast("timestamp").alias("ts"),
+    )
     checks = _reason_checks(j, F.col("t"), F.col("ts"), payload)
-    reason = F.coalesce(*checks)
-    checked = with_text.withColumn("reason", reason)
+    checked = (*kept, j, F.col("ts"), F.coalesce(*checks).alias("reason"))
     valid = F.col("reason").isNull()
 
     def field(name: str) -> Column:
         # Identifiers keep their case here: PostgreSQL's uuid type reads either case and
         # stores one form, so `ABC...` and `abc...` are one event_id there.
-        return j[name]
+        return j[name].alias(name)
 
-    return checked.select(
-        field("event_id").alias("event_id"),
-        field("event_type").alias("event_type"),
+    result = (
+        field("event_id"),
+        field("event_type"),
         F.when(valid, F.col("ts")).alias("event_time"),
-        field("user_id").alias("user_id"),
-        field("session_id").alias("session_id"),
-        field("product_id").alias("product_id"),
-        field("page_url").alias("page_url"),
-        field("user_agent").alias("user_agent"),
-        field("ip_address").alias("ip_address"),
-        field("device_type").alias("device_type"),
+        field("user_id"),
+        field("session_id"),
+        field("product_id"),
+        field("page_url"),
+        field("user_agent"),
+        field("ip_address"),
+        field("device_type"),
         F.when(valid, j["price"].try_cast(PRICE_TYPE)).alias("price"),
         F.when(valid, j["quantity"].try_cast("int")).alias("quantity"),
-        field("order_id").alias("order_id"),
-        field("category").alias("category"),
-        field("referrer").alias("referrer"),
-        field("country").alias("country"),
+        field("order_id"),
+        field("category"),
+        field("referrer"),
+        field("country"),
         # Only rejections store their topic: one string fewer per valid row to ship.
         F.when(~valid, F.col("kafka_topic")).alias("kafka_topic"),
-        "kafka_partition",
-        "kafka_offset",
-        "kafka_timestamp",
+        F.col("kafka_partition"),
+        F.col("kafka_offset"),
+        F.col("kafka_timestamp"),
         # Only rejections keep their payload, made storable: valid UTF-8 and no NUL character.
         F.when(~valid, F.regexp_replace(F.make_valid_utf8(payload), "\\x00", "\ufffd")).alias(
             "raw_payload"
         ),
-        "reason",
+        F.col("reason"),
     )
+    return source, with_json, with_text, checked, result
 
 
 def valid_events(checked: DataFrame) -> DataFrame:

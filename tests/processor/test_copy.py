@@ -9,13 +9,15 @@ from decimal import Decimal
 import psycopg
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.sink import copy_arrow, uuid_bytes
 from tests.conftest import Services
 
 
+# No deadline: the first example pays for numpy's and Arrow's warm-up on a busy machine.
+@settings(deadline=None)
 @given(st.lists(st.one_of(st.none(), st.uuids(), st.uuids().map(lambda u: u.hex)), max_size=40))
 def test_uuid_bytes_are_the_uuids_bytes(values: list[uuid.UUID | str | None]) -> None:
     texts = [
