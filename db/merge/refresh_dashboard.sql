@@ -1,11 +1,10 @@
 -- Recompute every dashboard KPI (names: processor/dashboard.py DASHBOARD_METRICS).
 -- "Last N minutes" runs back from t, the newest event time committed so far, over (t - N, t].
+-- t is a parameter (newest_event_time.sql), not a subquery, so that the planner sees its value:
+-- with an unknown t it guessed a tenth of raw_events in the window and at times scanned it all.
 -- Late events never count in windows. Session KPIs use sessions active in the window
 -- (session_end > t - N, which is the same as having a non-late event in the window).
-WITH newest AS (
-    SELECT max(max_event_time) AS t FROM pipeline_batches
-),
-totals AS (
+WITH totals AS (
     SELECT sum(input_rows - duplicate_rows - rejected_rows) AS events,
            sum(rejected_rows) AS rejected, sum(late_rows) AS late,
            sum(duplicate_rows) AS duplicates
@@ -13,31 +12,32 @@ totals AS (
 ),
 last_minute AS (
     SELECT count(*) AS events
-    FROM raw_events, newest
-    WHERE event_time > t - interval '1 minute' AND event_time <= t AND NOT is_late
+    FROM raw_events
+    WHERE event_time > %(t)s::timestamptz - interval '1 minute'
+      AND event_time <= %(t)s::timestamptz AND NOT is_late
 ),
 active_5m AS (
     SELECT count(*) AS sessions, count(DISTINCT user_id) AS users
-    FROM user_sessions, newest
-    WHERE session_end > t - interval '5 minutes'
+    FROM user_sessions
+    WHERE session_end > %(t)s::timestamptz - interval '5 minutes'
 ),
 sessions_1h AS (
     SELECT count(*) AS sessions,
            count(*) FILTER (WHERE converted) AS converted,
            count(*) FILTER (WHERE add_to_carts > 0) AS carted,
            count(*) FILTER (WHERE cart_abandoned) AS abandoned
-    FROM user_sessions, newest
-    WHERE session_end > t - interval '1 hour'
+    FROM user_sessions
+    WHERE session_end > %(t)s::timestamptz - interval '1 hour'
 ),
 orders_1h AS (
     SELECT coalesce(sum(price * quantity), 0) AS revenue, count(DISTINCT order_id) AS orders
-    FROM raw_events, newest
-    WHERE event_type = 'purchase' AND event_time > t - interval '1 hour' AND event_time <= t
-      AND NOT is_late
+    FROM raw_events
+    WHERE event_type = 'purchase' AND event_time > %(t)s::timestamptz - interval '1 hour'
+      AND event_time <= %(t)s::timestamptz AND NOT is_late
 )
 INSERT INTO dashboard_metrics AS cur (metric_name, metric_value, updated_at)
 SELECT m.name, m.value, now()
-FROM newest, totals, last_minute, active_5m, sessions_1h, orders_1h,
+FROM totals, last_minute, active_5m, sessions_1h, orders_1h,
 LATERAL (VALUES
     ('events_last_minute', last_minute.events::double precision),
     ('active_users_5m', active_5m.users::double precision),
@@ -54,7 +54,7 @@ LATERAL (VALUES
     ('rejected_events_total', coalesce(totals.rejected, 0)::double precision),
     ('late_events_total', coalesce(totals.late, 0)::double precision),
     ('duplicate_events_total', coalesce(totals.duplicates, 0)::double precision),
-    ('newest_event_epoch', extract(epoch FROM newest.t)::double precision),
+    ('newest_event_epoch', extract(epoch FROM %(t)s::timestamptz)::double precision),
     ('processing_lag_seconds',
         extract(epoch FROM clock_timestamp() - %(max_kafka_timestamp)s::timestamptz)
         ::double precision),
