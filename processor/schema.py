@@ -58,8 +58,7 @@ PRICE_TYPE = T.DecimalType(12, 2)
 MAX_PRICE = 1_000_000.0
 MAX_QUANTITY = 10_000
 
-# A valid event as parse leaves it and stage_events takes it (raw_events' order, without the
-# columns the database sets: is_late and processed_at).
+# A valid event as parse leaves it (raw_events' order, without is_late and processed_at).
 EVENT_COLUMNS = (
     "event_id",
     "event_type",
@@ -80,6 +79,25 @@ EVENT_COLUMNS = (
     "kafka_partition",
     "kafka_offset",
     "kafka_timestamp",
+)
+
+# What a chunk copies into raw_events (processed_at is the transaction's time), and into
+# stage_new for the merges; encode.prepare_events adds is_late and hour.
+STORED_COLUMNS = (*EVENT_COLUMNS, "is_late")
+NEW_EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_time",
+    "hour",
+    "user_id",
+    "session_id",
+    "product_id",
+    "device_type",
+    "price",
+    "quantity",
+    "order_id",
+    "category",
+    "is_late",
 )
 
 # A rejected message, in rejected_events' column order (minus id and rejected_at).

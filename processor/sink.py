@@ -1,8 +1,9 @@
 """One micro-batch in (Arrow tables), one PostgreSQL transaction out: the commit rule lives here.
 
-Inside a single transaction: COPY the valid events and rejections into staging tables, store
-each event_id once (raw_events' primary key is the truth about duplicates, across batches too),
-flag late events, merge only the new, non-late events into user_sessions, product_metrics and
+Inside a single transaction, per chunk: leave out the event ids raw_events holds already
+(raw_events' primary key is the truth about duplicates, across batches too), COPY the rest
+straight into raw_events (one copy per id, late ones flagged: processor/encode.py) and into
+stage_new. Then merge only the new, non-late events into user_sessions, product_metrics and
 hourly_metrics (db/merge/*.sql), store rejections, record the batch in pipeline_batches and
 refresh dashboard_metrics. A batch already in pipeline_batches is skipped, so a replay after a
 crash changes nothing. Lost connections (PostgreSQL restarting) are retried with backoff; the
@@ -13,19 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from pgpq import ArrowToPostgresBinaryEncoder
-from psycopg import sql
 
-from processor.schema import EVENT_COLUMNS, REJECT_COLUMNS, UUID_FIELDS
+from processor.encode import copy_arrow, exclude_ids, prepare_events
+from processor.schema import NEW_EVENT_COLUMNS, REJECT_COLUMNS, STORED_COLUMNS
 from processor.settings import ProcessorError
 from processor.sql import load_sql
 
@@ -86,74 +86,6 @@ class BatchResult:
     duration_ms: int = 0
     steps_ms: tuple[tuple[str, int], ...] = ()
     max_kafka_timestamp: datetime | None = None
-
-
-def copy_arrow(
-    cur: psycopg.Cursor[Any],
-    table: str,
-    columns: Sequence[str],
-    data: pa.Table | pa.RecordBatch,
-    uuid_columns: Collection[str] = (),
-) -> None:
-    """COPY Arrow rows into `table` in PostgreSQL's binary format (pgpq encodes them).
-
-    Binary rows spare PostgreSQL parsing every value from text (a third of a COPY's time).
-    Each Arrow column must have the binary layout of its target column: strings for text,
-    int32/int64 for integer/bigint, decimal128 for numeric, microsecond timestamps for
-    timestamptz. `uuid_columns` hold uuid strings (already checked as such) that are sent as
-    the 16 bytes of a uuid.
-    """
-    if data.num_rows == 0:
-        return
-    if isinstance(data, pa.RecordBatch):
-        data = pa.Table.from_batches([data])
-    data = data.select(list(columns))
-    for name in uuid_columns:
-        i = data.schema.get_field_index(name)
-        data = data.set_column(i, name, uuid_bytes(data.column(i).combine_chunks()))
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    encoder = ArrowToPostgresBinaryEncoder(data.schema)
-    with cur.copy(statement) as copy:
-        copy.write(encoder.write_header())
-        for chunk in data.to_batches(max_chunksize=50_000):
-            copy.write(encoder.write_batch(chunk))
-        copy.write(encoder.finish())
-
-
-_HEX_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
-_NIBBLE = np.zeros(256, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _NIBBLE[_c] = _NIBBLE[ord(chr(_c).upper())] = _i
-
-
-def uuid_bytes(text: pa.Array) -> pa.FixedSizeBinaryArray:
-    """Canonical uuid strings (8-4-4-4-12 hex digits, either case) as 16-byte values.
-
-    Nulls stay null. Raises ValueError for a value that is not 36 characters long; the digits
-    themselves are not checked again (parse.py only lets uuids through).
-    """
-    present = text.drop_null()
-    if len(present) == 0:
-        return pa.nulls(len(text), pa.binary(16))
-    offsets = np.frombuffer(present.buffers()[1], dtype=_offset_type(present.type))
-    start, end = offsets[present.offset], offsets[present.offset + len(present)]
-    if end - start != 36 * len(present) or pc.max(pc.binary_length(present)).as_py() != 36:
-        raise ValueError("uuid column holds a value that is not a 36-character uuid")
-    chars = np.frombuffer(present.buffers()[2], dtype=np.uint8)[start:end].reshape(-1, 36)
-    nibbles = _NIBBLE[chars[:, _HEX_DIGITS]]
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    out = np.zeros((len(text), 16), dtype=np.uint8)
-    out[text.is_valid().to_numpy(zero_copy_only=False)] = packed
-    validity = None if text.null_count == 0 else pc.is_valid(text).buffers()[1]
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), len(text), [validity, pa.py_buffer(out)], null_count=text.null_count
-    )
-
-
-def _offset_type(string_type: pa.DataType) -> type[np.integer[Any]]:
-    return np.int64 if pa.types.is_large_string(string_type) else np.int32
 
 
 class PostgresSink:
@@ -227,9 +159,17 @@ class PostgresSink:
     def write_batch(self, batch: BatchInput) -> BatchResult:
         """Apply one micro-batch in one transaction, or skip it if it is already recorded."""
         lateness = self._max_lateness_seconds
-        result = self._retrying(
-            f"writing batch {batch.batch_id}", lambda conn: _write(conn, batch, lateness)
-        )
+
+        def work(conn: psycopg.Connection[Any]) -> BatchResult:
+            try:
+                return _write(conn, batch, lateness, careful=False)
+            except psycopg.errors.UniqueViolation:
+                # Another writer stored one of the batch's event ids after this transaction
+                # looked: redo the batch the way that skips ids stored meanwhile.
+                log.warning("batch %d: an event id was stored meanwhile; redoing", batch.batch_id)
+                return _write(conn, batch, lateness, careful=True)
+
+        result = self._retrying(f"writing batch {batch.batch_id}", work)
         if result.new_events:
             self._summarize_time_index()
         return result
@@ -249,6 +189,39 @@ class PostgresSink:
             log.info("raw_events time index not summarized now (%s); later batches will", exc)
 
 
+def store_events(cur: psycopg.Cursor[Any], events: pa.Table, careful: bool = False) -> None:
+    """Store a chunk's events (prepare_events' rows) in raw_events, and the new ones in stage_new.
+
+    Ids raw_events already holds are left out, then the rest is copied straight into
+    raw_events. Only another writer storing one of them in between can make that copy fail
+    (a unique violation, which aborts the transaction); `careful` then takes the slower way
+    through stage_events, which skips such ids.
+    """
+    if events.num_rows == 0:
+        return
+    if careful:
+        copy_arrow(cur, "stage_events", STORED_COLUMNS, events)
+        cur.execute(load_sql("merge", "insert_events"))
+        return
+    ids = events.column("event_id").combine_chunks()
+    blob = ids.buffers()[1].to_pybytes()[ids.offset * 16 : (ids.offset + len(ids)) * 16]
+    stored = cur.execute(load_sql("merge", "stored_ids"), {"ids": blob}, binary=True)
+    events = exclude_ids(events, [r[0] for r in stored.fetchall()])
+    copy_arrow(cur, "raw_events", STORED_COLUMNS, events)
+    copy_arrow(cur, "stage_new", NEW_EVENT_COLUMNS, events)
+
+
+def merge_new_events(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
+    """Merge stage_new's non-late events into the aggregates, empty it; (new events, late)."""
+    counts = cur.execute(load_sql("merge", "new_event_counts")).fetchone()
+    new_events, late = counts or (0, 0)
+    if new_events > late:
+        for name in ("merge_sessions", "merge_products", "merge_hours"):
+            cur.execute(load_sql("merge", name))
+    cur.execute(load_sql("merge", "next_chunk"))
+    return int(new_events), int(late)
+
+
 def split_checked(rows: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """Split checked rows into (valid events, rejections) by `reason`."""
     is_valid = pc.is_null(rows["reason"])
@@ -260,7 +233,9 @@ def _max(current: datetime | None, column: pa.Array) -> datetime | None:
     return value if current is None or (value is not None and value > current) else current
 
 
-def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) -> BatchResult:
+def _write(
+    conn: psycopg.Connection[Any], batch: BatchInput, lateness: float, careful: bool
+) -> BatchResult:
     key = {"query_name": batch.query_name, "batch_id": batch.batch_id}
     steps = _Steps()
     with conn.transaction(), conn.cursor() as cur:
@@ -268,15 +243,21 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         if row and row[0]:
             batch.chunks.drain()
             return BatchResult(skipped=True)
-        valid_rows = input_rows = 0
+        bound = cur.execute(load_sql("merge", "late_bound"), {"max_lateness_seconds": lateness})
+        late_before = bound.fetchone()[0]  # type: ignore[index]
+        valid_rows = input_rows = new_events = late_rows = 0
         max_event_time = max_kafka_timestamp = None
-        # Each chunk is stored while Spark still computes the next ones.
+        # Each chunk is stored and merged while Spark still computes the next ones (merging
+        # per chunk, not once per batch, keeps PostgreSQL busy while Spark is, and the merges
+        # give the same rows in any order).
         for chunk in steps.timed("spark", batch.chunks):
             events, rejects = split_checked(chunk)
-            copy_arrow(cur, "stage_events", EVENT_COLUMNS, events, UUID_FIELDS)
+            store_events(cur, prepare_events(events, late_before), careful)
             copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
-            cur.execute(load_sql("merge", "insert_events"), {"max_lateness_seconds": lateness})
-            cur.execute(load_sql("merge", "next_chunk"))
+            with steps.within("aggregates"):
+                new, late = merge_new_events(cur)
+            new_events += new
+            late_rows += late
             valid_rows += events.num_rows
             input_rows += chunk.num_rows
             max_event_time = _max(max_event_time, events["event_time"])
@@ -284,11 +265,6 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, lateness: float) ->
         steps.lap("store")
         if input_rows == 0:
             return BatchResult(skipped=False)
-        counts = cur.execute(load_sql("merge", "new_event_counts")).fetchone()
-        new_events, late_rows = counts or (0, 0)
-        for name in ("merge_sessions", "merge_products", "merge_hours"):
-            cur.execute(load_sql("merge", name))
-        steps.lap("aggregates")
         rejected = cur.execute(load_sql("merge", "insert_rejects")).fetchone()
         rejected_rows = int(rejected[0]) if rejected else 0
         duration_ms = int((time.monotonic() - batch.started_clock) * 1000)
@@ -344,8 +320,9 @@ _END = object()
 class _Steps:
     """Wall time per step of the transaction, for the batch's log line.
 
-    `timed` takes the time spent waiting on an iterator out of the step it runs in, so
-    "spark" is the wait for Spark's results and "store" the work on them.
+    `timed` (waiting on an iterator) and `within` (a block) take their time out of the step
+    they run in, so "spark" is the wait for Spark's results, "aggregates" the merges and
+    "store" the rest of the work on the chunks.
     """
 
     def __init__(self) -> None:
@@ -364,8 +341,17 @@ class _Steps:
                 return
             yield item  # type: ignore[misc]
 
+    @contextmanager
+    def within(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to step `name`."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._waits[name] = self._waits.get(name, 0.0) + time.monotonic() - started
+
     def lap(self, name: str) -> None:
-        """Close step `name` (less any waits timed inside it), and record the waits."""
+        """Close step `name` (less the steps timed inside it), and record those too."""
         now = time.monotonic()
         waited = sum(self._waits.values())
         self.laps += tuple((k, int(v * 1000)) for k, v in self._waits.items())

@@ -1,27 +1,9 @@
 -- Per-connection staging tables for one micro-batch, emptied at every commit or rollback.
--- stage_events and stage_rejects are filled by COPY inside the batch's transaction;
--- stage_new holds the events that transaction actually added to raw_events (the new ones).
-CREATE TEMP TABLE IF NOT EXISTS stage_events (
-    event_id        uuid NOT NULL,
-    event_type      text NOT NULL,
-    event_time      timestamptz NOT NULL,
-    user_id         uuid NOT NULL,
-    session_id      uuid NOT NULL,
-    product_id      uuid,
-    page_url        text NOT NULL,
-    user_agent      text,
-    ip_address      text,  -- cast to inet on insert (COPY sends it as text)
-    device_type     text NOT NULL,
-    price           numeric(12, 2),
-    quantity        integer,
-    order_id        uuid,
-    category        text,
-    referrer        text,
-    country         text,
-    kafka_partition integer NOT NULL,
-    kafka_offset    bigint NOT NULL,
-    kafka_timestamp timestamptz
-) ON COMMIT DELETE ROWS;
+-- stage_new holds the events the batch's transaction actually added to raw_events (the new
+-- ones), stage_rejects its rejected messages; both are filled by COPY. stage_events is used
+-- only on the careful path of insert_events.sql.
+CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw_events INCLUDING DEFAULTS)
+    ON COMMIT DELETE ROWS;
 
 CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     raw_payload     text,
