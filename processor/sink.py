@@ -208,7 +208,14 @@ def store_events(cur: psycopg.Cursor[Any], events: pa.Table, careful: bool = Fal
     stored = cur.execute(load_sql("merge", "stored_ids"), {"ids": blob}, binary=True)
     events = exclude_ids(events, [r[0] for r in stored.fetchall()])
     copy_arrow(cur, "raw_events", STORED_COLUMNS, events)
-    copy_arrow(cur, "stage_new", NEW_EVENT_COLUMNS, events)
+    copy_arrow(cur, "stage_new", NEW_EVENT_COLUMNS, by_session(events.select(NEW_EVENT_COLUMNS)))
+
+
+def by_session(events: pa.Table) -> pa.Table:
+    """Rows in merge_sessions.sql's order (session, time, id): PostgreSQL's sort then only
+    checks that they are in order."""
+    keys = [("session_id", "ascending"), ("event_time", "ascending"), ("event_id", "ascending")]
+    return events.take(pc.sort_indices(events, sort_keys=keys))
 
 
 def merge_new_events(cur: psycopg.Cursor[Any]) -> tuple[int, int]:

@@ -226,3 +226,37 @@ def test_lost_database_connections_are_retried(
     assert killed >= 2, "the test never caught the processor connected"
     assert "retrying" in out
     assert differences(pg_schema, ledger) == []
+
+
+def test_a_postgresql_restart_mid_run_loses_nothing(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    from infra.postgres import PostgresNative
+
+    ledger = tmp_path / "ledger.json"
+    produce_backfill(services, kafka_topic, ledger, 40_000, 12)
+    process = start_processor(
+        services,
+        kafka_topic,
+        pg_schema,
+        tmp_path / "ckpt",
+        "--available-now",
+        PROCESSOR_MAX_OFFSETS_PER_TRIGGER="4000",
+    )
+    postgres = PostgresNative(services.settings)
+    try:
+        with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and process.poll() is None:
+                row = conn.execute(f'SELECT count(*) FROM "{pg_schema}".pipeline_batches')
+                if row.fetchone()[0] >= 2:  # type: ignore[index]
+                    break
+                time.sleep(0.3)
+        assert process.poll() is None, "the processor finished before the restart"
+        postgres.stop()  # a fast shutdown: open transactions are rolled back
+        time.sleep(3)  # the processor finds the server gone and backs off
+    finally:
+        postgres.start()
+    out = finish(process)
+    assert "retrying" in out
+    assert differences(pg_schema, ledger) == []
