@@ -113,7 +113,7 @@ def inet_bytes(text: pa.Array) -> pa.BinaryArray:
     data = np.empty(int(offsets[-1]), dtype=np.uint8)
     if is_v4.any():
         parts = pc.split_pattern(text.filter(pa.array(is_v4)), ".")
-        if pc.min(pc.list_value_length(parts)).as_py() != 4 or parts.null_count:
+        if pc.min_max(pc.list_value_length(parts)).as_py() != {"min": 4, "max": 4}:
             raise ValueError("ip_address holds a value that is not an IPv4 or IPv6 address")
         try:
             octets = pc.cast(pc.list_flatten(parts), pa.uint8()).to_numpy().reshape(-1, 4)
@@ -167,7 +167,8 @@ def prepare_events(events: pa.RecordBatch | pa.Table, late_before: datetime | No
     table = table.take(order)
     if table.num_rows > 1:
         ids = table.column("event_id").combine_chunks()
-        raw = np.frombuffer(ids.buffers()[1], np.uint8)[ids.offset * 16 :].reshape(-1, 16)
+        raw = np.frombuffer(ids.buffers()[1], np.uint8)[ids.offset * 16 :][: len(ids) * 16]
+        raw = raw.reshape(-1, 16)
         first = np.ones(table.num_rows, dtype=bool)
         first[1:] = (raw[1:] != raw[:-1]).any(axis=1)
         if not first.all():

@@ -199,19 +199,27 @@ def test_garbage_does_not_stop_the_stream_and_sigterm_stops_cleanly(
     assert differences(pg_schema) == []
 
 
-def test_lost_database_connections_are_retried(
-    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
-) -> None:
+def drain_in_small_batches(
+    services: Services, topic: str, schema: str, tmp_path: Path, seed: int
+) -> tuple[subprocess.Popen[str], Path]:
+    """A 40,000-event backfill, and the processor draining it in batches of 4,000."""
     ledger = tmp_path / "ledger.json"
-    produce_backfill(services, kafka_topic, ledger, 40_000, 11)
+    produce_backfill(services, topic, ledger, 40_000, seed)
     process = start_processor(
         services,
-        kafka_topic,
-        pg_schema,
+        topic,
+        schema,
         tmp_path / "ckpt",
         "--available-now",
         PROCESSOR_MAX_OFFSETS_PER_TRIGGER="4000",
     )
+    return process, ledger
+
+
+def test_lost_database_connections_are_retried(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    process, ledger = drain_in_small_batches(services, kafka_topic, pg_schema, tmp_path, 11)
     terminate = (
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         f"WHERE application_name = 'clickstream-processor:{pg_schema}'"
@@ -233,16 +241,7 @@ def test_a_postgresql_restart_mid_run_loses_nothing(
 ) -> None:
     from infra.postgres import PostgresNative
 
-    ledger = tmp_path / "ledger.json"
-    produce_backfill(services, kafka_topic, ledger, 40_000, 12)
-    process = start_processor(
-        services,
-        kafka_topic,
-        pg_schema,
-        tmp_path / "ckpt",
-        "--available-now",
-        PROCESSOR_MAX_OFFSETS_PER_TRIGGER="4000",
-    )
+    process, ledger = drain_in_small_batches(services, kafka_topic, pg_schema, tmp_path, 12)
     postgres = PostgresNative(services.settings)
     try:
         with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
