@@ -10,7 +10,7 @@ fast as copying them into a staging table and inserting from there.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,24 +29,19 @@ def copy_arrow(
     table: str,
     columns: Sequence[str],
     data: pa.Table | pa.RecordBatch,
-    uuid_columns: Collection[str] = (),
 ) -> None:
     """COPY Arrow rows into `table` in PostgreSQL's binary format (pgpq encodes them).
 
     Each Arrow column must have the binary layout of its target column: strings for text,
     int32/int64 for integer/bigint, decimal128 for numeric, microsecond timestamps for
     timestamptz, booleans, and binary values already in the type's wire format (uuid_bytes,
-    inet_bytes). `uuid_columns` hold uuid strings (already checked as such) that are sent as
-    the 16 bytes of a uuid.
+    inet_bytes).
     """
     if data.num_rows == 0:
         return
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     data = data.select(list(columns))
-    for name in uuid_columns:
-        i = data.schema.get_field_index(name)
-        data = data.set_column(i, name, uuid_bytes(data.column(i).combine_chunks()))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )

@@ -55,7 +55,7 @@ def test_copy_arrow_round_trip(services: Services) -> None:
     ]
     data = pa.table(
         {
-            "id": pa.array(ids, pa.string()),
+            "id": uuid_bytes(pa.array(ids, pa.string())),
             "name": pa.array(["plain", 'ünïcödé, "quoted"\n\\tab\t', None]),
             "at": pa.array(times, pa.timestamp("us", tz="UTC")),
             "price": pa.array(
@@ -73,7 +73,7 @@ def test_copy_arrow_round_trip(services: Services) -> None:
             " quantity integer, position bigint, ip text)"
         )
         columns = ["id", "name", "at", "price", "quantity", "position", "ip"]
-        copy_arrow(cur, "copied", columns, data.to_batches()[0], uuid_columns=["id"])
+        copy_arrow(cur, "copied", columns, data.to_batches()[0])
         copy_arrow(cur, "copied", columns, data.slice(0, 0))  # nothing to copy: no statement
         rows = cur.execute(
             "SELECT id, name, at, price, quantity, position, ip::inet::text FROM copied"

@@ -5,7 +5,6 @@ same moment makes the batch redo itself the careful way, and that id is then a d
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -38,11 +37,9 @@ def test_an_id_stored_by_another_writer_meanwhile_is_a_duplicate(
         )
         committer = threading.Timer(1.5, other.commit)
         committer.start()
-        started = time.monotonic()
         with caplog.at_level("WARNING", logger="processor.sink"):
             h.run(events)
         committer.join()
-        assert time.monotonic() - started >= 1.4  # the batch did wait for the other writer
         assert any("stored meanwhile" in r.getMessage() for r in caplog.records)
         (batch,) = h.table("pipeline_batches", "batch_id")
         assert (batch["input_rows"], batch["duplicate_rows"]) == (8, 1)
