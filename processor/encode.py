@@ -69,7 +69,7 @@ def uuid_bytes(text: pa.Array) -> pa.FixedSizeBinaryArray:
     # end in the data buffer: drop the dashes and decode the hex of all of them at once.
     if lengths != {"min": 36, "max": 36} or end - start != 36 * present:
         raise ValueError("uuid column holds a value that is not a 36-character uuid")
-    digits = text.buffers()[2].to_pybytes()[start:end].translate(None, b"-")
+    digits = text.buffers()[2][start:end].to_pybytes().translate(None, b"-")
     try:
         packed = np.frombuffer(bytes.fromhex(digits.decode("ascii")), np.uint8)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -148,7 +148,7 @@ def prepare_events(events: pa.RecordBatch | pa.Table, late_before: datetime | No
     table = table.combine_chunks()
     for name in (*UUID_FIELDS, "ip_address"):
         i = table.schema.get_field_index(name)
-        column = table.column(i).chunk(0) if table.num_rows else table.column(i).combine_chunks()
+        column = table.column(i).combine_chunks()
         encoded = uuid_bytes(column) if name != "ip_address" else inet_bytes(column)
         table = table.set_column(i, name, encoded)
     order = pc.sort_indices(

@@ -204,7 +204,7 @@ def store_events(cur: psycopg.Cursor[Any], events: pa.Table, careful: bool = Fal
         cur.execute(load_sql("merge", "insert_events"))
         return
     ids = events.column("event_id").combine_chunks()
-    blob = ids.buffers()[1].to_pybytes()[ids.offset * 16 : (ids.offset + len(ids)) * 16]
+    blob = ids.buffers()[1][ids.offset * 16 : (ids.offset + len(ids)) * 16].to_pybytes()
     stored = cur.execute(load_sql("merge", "stored_ids"), {"ids": blob}, binary=True)
     events = exclude_ids(events, [r[0] for r in stored.fetchall()])
     copy_arrow(cur, "raw_events", STORED_COLUMNS, events)

@@ -13,7 +13,6 @@ WITH inserted AS (
         user_agent, ip_address, device_type, price, quantity, order_id, category, referrer,
         country, is_late, kafka_partition, kafka_offset, kafka_timestamp, now()
     FROM stage_events
-    ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id, event_type, event_time, user_id, session_id, product_id, device_type,
         price, quantity, order_id, category, is_late

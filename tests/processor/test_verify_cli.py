@@ -45,5 +45,10 @@ def test_verify_exits_0_on_agreement_and_1_with_a_hint_when_events_are_missing(
     assert "ledger [page_view]: producer sent 6, database holds 4" in out
     assert "2 differences" in out and "--available-now" in out
 
+    ledger.write_text(json.dumps({**LEDGER, "revenue": "30.00"}))  # all events there
+    assert main(["--schema", pg_schema, "--ledger", str(ledger)]) == 1
+    out = capsys.readouterr().out
+    assert "ledger [revenue]" in out and "--available-now" not in out
+
     ledger.write_text("[]")
     assert main(["--schema", pg_schema, "--ledger", str(ledger)]) == 2
