@@ -2,14 +2,20 @@
 
 The cluster trusts its own Unix socket, kept in a directory only the cluster's owner can enter,
 and asks for passwords on 127.0.0.1. Server commands refuse to run as root, so as root they run
-as the `postgres` user the Debian package creates.
+as the `postgres` user the Debian package creates. That user must be able to reach the data
+dir: when the checkout lies below a folder it cannot enter (a `mktemp -d` folder, a home
+directory with mode 700), the cluster lives in a folder of its own under /var/lib/postgresql
+instead, and `.local/postgres` is a link to it.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -44,6 +50,45 @@ def server_bin_dir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+OUTSIDE_HOME = Path("/var/lib/postgresql/clickstream")
+
+
+def reachable_by(path: Path, uid: int, gid: int) -> bool:
+    """True when user `uid` (group `gid`) may enter `path` and every folder above it."""
+    for folder in (path, *path.parents):
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            continue  # created later, by root, with the default mode (enterable)
+        if st.st_uid == uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid == gid:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
+def cluster_home(local: Path, as_root: bool) -> Path:
+    """Where the cluster lives: `local/postgres`, or (as root, when the `postgres` user cannot
+    reach it) a folder under /var/lib/postgresql named after the checkout."""
+    home = local / "postgres"
+    if home.is_symlink():
+        return home.resolve()
+    if not as_root:
+        return home
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        return home  # not installed yet; asked again once it is
+    if reachable_by(home, owner.pw_uid, owner.pw_gid):
+        return home
+    digest = hashlib.sha256(str(local.resolve()).encode()).hexdigest()[:16]
+    return OUTSIDE_HOME / digest
+
+
 def _psql_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -53,11 +98,28 @@ class PostgresNative:
 
     def __init__(self, settings: InfraSettings) -> None:
         self.s = settings
-        self.home = settings.local / "postgres"
-        self.data = self.home / "data"
-        self.sockets = self.home / "run"
-        self.log = self.home / "log" / "postgres.log"
         self.as_root = os.geteuid() == 0
+        self.link = settings.local / "postgres"
+
+    @property
+    def home(self) -> Path:
+        """The cluster's folder (see cluster_home), decided anew once the package is there."""
+        return cluster_home(self.s.local, self.as_root)
+
+    @property
+    def data(self) -> Path:
+        """The data directory initdb creates."""
+        return self.home / "data"
+
+    @property
+    def sockets(self) -> Path:
+        """The Unix socket folder, which only the cluster's owner can enter."""
+        return self.home / "run"
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.home / "log" / "postgres.log"
 
     # --- installation -------------------------------------------------------------------
     def install(self) -> bool:
@@ -83,7 +145,8 @@ class PostgresNative:
         return ["runuser", "-u", "postgres", "--", *cmd] if self.as_root else cmd
 
     def _run(self, cmd: list[str], what: str, stdin: str | None = None) -> str:
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+        # From "/": the postgres user may not be allowed into the caller's working directory.
+        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, cwd="/")
         if result.returncode != 0:
             raise InfraError(
                 f"PostgreSQL: {what} failed:\n{(result.stdout + result.stderr)[-3000:]}"
@@ -93,10 +156,14 @@ class PostgresNative:
     # --- cluster ----------------------------------------------------------------------------
     def init_cluster(self) -> bool:
         """Create the data dir with initdb once; True if created now."""
+        home = self.home
         if (self.data / "PG_VERSION").is_file():
             return False
         for path in (self.data, self.sockets, self.log.parent):
             path.mkdir(parents=True, exist_ok=True)
+        if home != self.link and not self.link.is_symlink():
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            self.link.symlink_to(home, target_is_directory=True)
         if self.as_root:
             shutil.chown(self.home, "postgres", "postgres")
             for path in (self.data, self.sockets, self.log.parent):
@@ -115,7 +182,7 @@ class PostgresNative:
         if not (self.data / "PG_VERSION").is_file():
             return False
         cmd = self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "status"])
-        return subprocess.run(cmd, capture_output=True).returncode == 0
+        return subprocess.run(cmd, capture_output=True, cwd="/").returncode == 0
 
     def start(self) -> bool:
         """Start the cluster on 127.0.0.1 at the configured port; True if started now."""
@@ -148,8 +215,10 @@ class PostgresNative:
         return True
 
     def purge(self) -> None:
-        """Delete the cluster's data directory and logs."""
+        """Delete the cluster's data directory and logs (and the link to them, if any)."""
         shutil.rmtree(self.home, ignore_errors=True)
+        if self.link.is_symlink():
+            self.link.unlink()
 
     # --- roles, database, schema ------------------------------------------------------
     def _psql(self, sql: str, user: str = "postgres", db: str = "postgres") -> str:

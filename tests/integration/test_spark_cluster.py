@@ -51,6 +51,10 @@ def tail(path: Path, lines: int = 40) -> str:
     return f"--- {path} ---\n" + "\n".join(text)
 
 
+class NotReady(Exception):
+    """The master's web UI does not serve its JSON status yet."""
+
+
 @dataclass
 class StandaloneCluster:
     """A Spark standalone master and one worker, each its own process group."""
@@ -72,10 +76,24 @@ class StandaloneCluster:
         return self.root / "work"
 
     def state(self) -> dict[str, Any]:
-        """The master's status as its web UI serves it (workers, active and completed apps)."""
+        """The master's status as its web UI serves it (workers, active and completed apps).
+
+        Raises NotReady while the UI is still starting: it then answers with an HTML page (or
+        not at all) instead of the JSON document.
+        """
         url = f"http://127.0.0.1:{self.webui_port}/json/"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return dict(json.load(response))
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body = response.read()
+        except OSError as exc:
+            raise NotReady(f"{url}: {exc}") from exc
+        try:
+            state = json.loads(body)
+        except ValueError as exc:
+            raise NotReady(f"{url} answered with no JSON yet: {body[:80]!r}") from exc
+        if not isinstance(state, dict):
+            raise NotReady(f"{url} answered with {type(state).__name__}, not an object")
+        return state
 
     def logs(self) -> str:
         """Tails of the master's, the worker's and every executor's log, for failure messages."""
@@ -108,17 +126,22 @@ class StandaloneCluster:
     def wait_for_worker(self, timeout: float = 90) -> None:
         """Poll the master until one worker is ALIVE; fail with the logs otherwise."""
         deadline = time.monotonic() + timeout
+        last = "not polled yet"
         while time.monotonic() < deadline:
             exited = [p.args for p in self.processes if p.poll() is not None]
             if exited:
                 pytest.fail(f"Spark standalone process exited early: {exited}\n{self.logs()}")
             try:
-                if self.state().get("aliveworkers", 0) >= 1:
+                state = self.state()
+            except NotReady as exc:
+                last = str(exc)  # the master's web UI is not serving its JSON yet
+            else:
+                alive = [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
+                if state.get("aliveworkers", 0) >= 1 and alive:
                     return
-            except OSError:
-                pass  # the master's web UI is not up yet
+                last = f"master up, workers: {state.get('workers')}"
             time.sleep(0.5)
-        pytest.fail(f"no Spark worker registered within {timeout:.0f}s\n{self.logs()}")
+        pytest.fail(f"no Spark worker registered within {timeout:.0f}s ({last})\n{self.logs()}")
 
     def stop(self) -> None:
         """SIGTERM each process group (worker first, then master); SIGKILL what lingers."""
