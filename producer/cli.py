@@ -7,12 +7,16 @@ and returns a checked, frozen Settings, or raises ConfigError naming the setting
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
-from infra.env import ConfigError, parse_duration
-from producer.clock import parse_instant
+from infra.env import ConfigError
+from producer.checks import FLAG_EXAMPLES, LIMITS, number
+from producer.clock import DAY_MS, format_ms, parse_instant
 from producer.config import Settings, apply_sections, check, read_config_file
+
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older event times are invalid (DESIGN §3)
 
 DESCRIPTION = """\
 Simulate an e-commerce shop's clickstream and send it to Kafka, a JSON-lines file or stdout.
@@ -32,7 +36,8 @@ a config file (--config or PRODUCER_CONFIG; TOML, JSON or YAML with [run], [traf
 EPILOG = """\
 environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
 PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
-PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP.
+PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP,
+PRODUCER_STOP_TIMEOUT.
 
 examples:
   ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
@@ -45,9 +50,23 @@ at the end. Docs: docs/producer.md.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one ConfigError line (with an example), not usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing the usage text."""
+        flag = re.match(r"argument (--[\w-]+)", message)
+        example = FLAG_EXAMPLES.get(flag.group(1)) if flag else None
+        hint = f"; for example {example}" if example else ""
+        raise ConfigError(f"{message}{hint} (see --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    """The argument parser; every default is None so unset flags never override env or file."""
-    p = argparse.ArgumentParser(
+    """The argument parser; every default is None so unset flags never override env or file.
+
+    Numbers are taken as text and converted by producer.checks, like variables and files.
+    """
+    p = _Parser(
         prog="python -m producer.producer",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -55,20 +74,20 @@ def parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("what and when")
     g.add_argument("--mode", choices=("realtime", "backfill"), help="default realtime")
-    g.add_argument("--rate", type=float, help="average events/s over a day (PRODUCER_RATE, 200)")
+    g.add_argument("--rate", help="average events/s over a day (PRODUCER_RATE, 200)")
     g.add_argument("--flat", action="store_true", default=None, help="no daily/weekly cycle")
     g.add_argument("--start", help="backfill: first simulated instant, e.g. 2025-08-01")
-    g.add_argument("--days", type=float, help="backfill: simulated days (default 1)")
-    g.add_argument("--events", type=int, help="stop after this many valid events")
+    g.add_argument("--days", help="backfill: simulated days (default 1)")
+    g.add_argument("--events", help="stop after this many valid events")
     g.add_argument("--duration", help="stop after this much wall time, e.g. 30s, 20m, 2h")
     g.add_argument(
         "--warm-up",
         help="realtime: simulate this much time before the start, unsent, so sessions are "
         "under way from the first second (PRODUCER_WARM_UP, 1h; 0 = cold start)",
     )
-    g.add_argument("--seed", type=int, help="same seed and settings = same bytes (PRODUCER_SEED)")
-    g.add_argument("--users", type=int, help="user pool size (PRODUCER_MAX_USERS, 5000)")
-    g.add_argument("--products", type=int, help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
+    g.add_argument("--seed", help="same seed and settings = same bytes (PRODUCER_SEED)")
+    g.add_argument("--users", help="user pool size (PRODUCER_MAX_USERS, 5000)")
+    g.add_argument("--products", help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
     g.add_argument("--config", help="config file: .toml, .json or .yaml (PRODUCER_CONFIG)")
     o = p.add_argument_group("where")
     o.add_argument("--output", help="kafka (default) | jsonl:PATH | - for stdout")
@@ -82,13 +101,17 @@ def parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--ledger", help="ledger file (default PRODUCER_LEDGER_DIR/producer-*.json)")
     o.add_argument("--progress", help="progress line interval, e.g. 5s; 0 turns it off")
+    o.add_argument(
+        "--stop-timeout",
+        help="after Ctrl-C or SIGTERM, wait this long for unconfirmed messages, then write the "
+        "ledger (PRODUCER_STOP_TIMEOUT, 5s; a second stop gives up at once)",
+    )
     f = p.add_argument_group("fault injection (all off by default; every fault is counted)")
-    f.add_argument("--duplicates", type=float, help="P(re-send an event with the same event_id)")
-    f.add_argument("--late", type=float, help="P(an event is delivered after later ones)")
+    f.add_argument("--duplicates", help="P(re-send an event with the same event_id)")
+    f.add_argument("--late", help="P(an event is delivered after later ones)")
     f.add_argument("--max-lateness", help="how late a late event can be, e.g. 10m (default 5m)")
     f.add_argument(
         "--malformed",
-        type=float,
         help="P(send a broken message too: invalid JSON, missing field, bad type, unknown type)",
     )
     x = p.add_argument_group("other")
@@ -97,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_output(text: str) -> dict[str, str]:
+def parse_output(text: str, given_as: str = "--output") -> dict[str, str]:
     """`kafka`, `jsonl:PATH` or `-` into output settings."""
     text = text.strip()
     if text == "kafka":
@@ -106,36 +129,24 @@ def parse_output(text: str) -> dict[str, str]:
         return {"kind": "stdout"}
     if text.startswith("jsonl:") and len(text) > len("jsonl:"):
         return {"kind": "jsonl", "path": text[len("jsonl:") :]}
-    raise ConfigError(f"output {text!r}: use kafka, jsonl:PATH or - (stdout)")
-
-
-def _number(name: str, text: str, kind: type) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number; for example {name}=50") from None
+    raise ConfigError(
+        f"{given_as} {text!r}: use kafka, jsonl:PATH or - (stdout), "
+        "for example --output jsonl:/tmp/events.jsonl"
+    )
 
 
 def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The producer's environment variables as config sections (empty values are ignored)."""
     get = {k: v.strip() for k, v in env.items() if v is not None and v.strip()}.get
     out: dict[str, dict[str, Any]] = {"run": {}, "traffic": {}, "behavior": {}, "output": {}}
-    if v := get("PRODUCER_RATE"):
-        out["traffic"]["rate"] = _number("PRODUCER_RATE", v, float)
-    if v := get("PRODUCER_MAX_USERS"):
-        out["behavior"]["users"] = _number("PRODUCER_MAX_USERS", v, int)
-    if v := get("PRODUCER_MAX_PRODUCTS"):
-        out["behavior"]["products"] = _number("PRODUCER_MAX_PRODUCTS", v, int)
-    if v := get("PRODUCER_SEED"):
-        out["run"]["seed"] = _number("PRODUCER_SEED", v, int)
-    if v := get("PRODUCER_WARM_UP"):
-        out["run"]["warm_up_s"] = parse_duration(v)
+    for limit in LIMITS.values():
+        if limit.env and (v := get(limit.env)):
+            section, name = limit.key.split(".")
+            out[section][name] = number(limit, v, given_as=limit.env)
     if v := get("PRODUCER_LEDGER_DIR"):
         out["run"]["ledger_dir"] = v
-    if v := get("PRODUCER_PROGRESS_INTERVAL"):
-        out["run"]["progress_s"] = parse_duration(v)
     if v := get("PRODUCER_OUTPUT"):
-        out["output"].update(parse_output(v))
+        out["output"].update(parse_output(v, "PRODUCER_OUTPUT"))
     if v := get("KAFKA_TOPIC"):
         out["output"]["topic"] = v
     if v := get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -149,39 +160,28 @@ def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The flags that were given, as config sections."""
-    run: dict[str, Any] = {}
-    traffic: dict[str, Any] = {}
-    behavior: dict[str, Any] = {}
-    faults: dict[str, Any] = {}
-    output: dict[str, Any] = {}
-    for name in ("mode", "days", "events", "seed"):
-        if getattr(args, name) is not None:
-            run[name] = getattr(args, name)
+    sections: dict[str, dict[str, Any]] = {
+        "run": {}, "traffic": {}, "behavior": {}, "faults": {}, "output": {}
+    }  # fmt: skip
+    for limit in LIMITS.values():
+        text = getattr(args, limit.flag[2:].replace("-", "_"), None) if limit.flag else None
+        if text is not None:
+            section, name = limit.key.split(".")
+            sections[section][name] = number(limit, text, given_as=limit.flag)
+    run, output = sections["run"], sections["output"]
+    if args.mode is not None:
+        run["mode"] = args.mode
     if args.start is not None:
-        run["start_ms"] = parse_instant(args.start)
-    if args.duration is not None:
-        run["duration_s"] = parse_duration(args.duration)
-    if args.warm_up is not None:
-        run["warm_up_s"] = parse_duration(args.warm_up)
+        try:
+            run["start_ms"] = parse_instant(args.start)
+        except ConfigError as exc:
+            raise ConfigError(f"--start: {exc}") from None
     if args.ledger is not None:
         run["ledger_path"] = args.ledger
-    if args.progress is not None:
-        run["progress_s"] = parse_duration(args.progress)
-    if args.rate is not None:
-        traffic["rate"] = args.rate
     if args.flat:
-        traffic["flat"] = True
-    if args.users is not None:
-        behavior["users"] = args.users
-    if args.products is not None:
-        behavior["products"] = args.products
-    for name in ("duplicates", "late", "malformed"):
-        if getattr(args, name) is not None:
-            faults[name] = getattr(args, name)
-    if args.max_lateness is not None:
-        faults["max_lateness_s"] = parse_duration(args.max_lateness)
+        sections["traffic"]["flat"] = True
     if args.output is not None:
-        output.update(parse_output(args.output))
+        output.update(parse_output(args.output, "--output"))
     if args.topic is not None:
         output["topic"] = args.topic
     if args.bootstrap_servers is not None:
@@ -190,12 +190,49 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         output["delivery_reports"] = args.delivery_reports
     if args.compression is not None:
         output["kafka"] = {"compression.type": args.compression}
-    sections = {"run": run, "traffic": traffic, "behavior": behavior, "faults": faults}
-    return {**sections, "output": output}
+    return sections
 
 
-def build_settings(args: argparse.Namespace, env: Mapping[str, str], default_seed: int) -> Settings:
-    """Defaults < env (with .env files) < config file < flags, checked."""
+def time_range(settings: Settings, now_ms: int) -> tuple[int, int | None]:
+    """Start and end of simulated time: the wall clock in realtime, --start/--days in backfill."""
+    run = settings.run
+    if run.mode == "realtime":
+        return now_ms, None
+    start = run.start_ms
+    days = run.days if run.days is not None else (None if run.events is not None else 1.0)
+    if start is None:  # the last whole days before today (UTC)
+        start = now_ms // DAY_MS * DAY_MS - int((days or 1.0) * DAY_MS)
+    return start, None if days is None else start + int(days * DAY_MS)
+
+
+def check_time_range(settings: Settings, now_ms: int) -> None:
+    """A backfill lies between 2000 (older events are invalid downstream) and now."""
+    if settings.run.mode != "backfill":
+        return
+    start, _ = time_range(settings, now_ms)
+    if start > now_ms:
+        raise ConfigError(
+            f"--start {format_ms(start)} is in the future: a backfill simulates past time; "
+            f"for example --start {format_ms(now_ms - 7 * DAY_MS)[:10]} --days 7, "
+            "or --mode realtime for events stamped with the clock"
+        )
+    if start < EARLIEST_MS:
+        raise ConfigError(
+            f"the backfill would start at {format_ms(start)}, before 2000-01-01, where events "
+            "are invalid: give a later --start or fewer --days, for example --days 7"
+        )
+
+
+def build_settings(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    default_seed: int,
+    now_ms: int | None = None,
+) -> Settings:
+    """Defaults < env (with .env files) < config file < flags, checked.
+
+    With `now_ms` (the wall clock, from the entry point) a backfill range is checked too.
+    """
     settings = apply_sections(Settings(), env_sections(env))
     config_path = args.config or env.get("PRODUCER_CONFIG", "").strip()
     if config_path:
@@ -205,5 +242,11 @@ def build_settings(args: argparse.Namespace, env: Mapping[str, str], default_see
         settings = apply_sections(settings, {"run": {"seed": default_seed}})
     run = settings.run
     if run.mode == "realtime" and (run.start_ms is not None or run.days is not None):
-        raise ConfigError("--start and --days belong to --mode backfill; realtime uses the clock")
-    return check(settings)
+        raise ConfigError(
+            "--start and --days belong to --mode backfill; realtime uses the clock "
+            "(for example --mode backfill --start 2025-08-01 --days 7)"
+        )
+    check(settings)
+    if now_ms is not None:
+        check_time_range(settings, now_ms)
+    return settings

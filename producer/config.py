@@ -16,6 +16,16 @@ from typing import Any
 import yaml
 
 from infra.env import ConfigError, mask
+from producer.checks import (
+    COMPRESSION,
+    LIMITS,
+    START_MS,
+    TOPIC,
+    VECTORS,
+    check_number,
+    check_vector,
+    number,
+)
 
 # Hour-of-day traffic (UTC unless traffic.utc_offset_hours moves it): night trough, evening peak.
 DAILY_CURVE = (
@@ -104,6 +114,8 @@ class RunSettings:
     ledger_path: str = ""
     ledger_dir: str = ".local/ledgers"
     progress_s: float = 5.0
+    # After a stop request (SIGINT/SIGTERM): how long to wait for unconfirmed messages.
+    stop_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,10 @@ def read_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {path} does not exist (from --config or PRODUCER_CONFIG)")
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read as UTF-8 text: {exc}") from None
     try:
         if file.suffix == ".toml":
             data = tomllib.loads(text)
@@ -148,7 +163,8 @@ def read_config_file(path: str) -> dict[str, Any]:
         else:
             raise ConfigError(f"config file {path}: use a .toml, .json or .yaml file")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path} does not parse: {exc}") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config file {path} does not parse: {first_line}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected sections like [behavior] at the top")
     return data
@@ -156,25 +172,25 @@ def read_config_file(path: str) -> dict[str, Any]:
 
 def _coerce(section: str, name: str, current: Any, value: Any) -> Any:
     where = f"{section}.{name}"
+    limit = START_MS if where == START_MS.key else LIMITS.get(where)
+    if limit is not None:
+        return number(limit, value, given_as="")
     if isinstance(current, dict):
         if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a table of properties")
+            raise ConfigError(f"config {where} must be a table of properties")
         return {**current, **value}
     if isinstance(current, tuple):
         if not isinstance(value, list | tuple) or len(value) != len(current):
-            raise ConfigError(f"{where} must be a list of {len(current)} numbers")
+            raise ConfigError(f"config {where} must be a list of {len(current)} numbers")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"config {where} must be a list of {len(current)} numbers")
         return tuple(float(v) for v in value)
     if isinstance(current, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false")
+            raise ConfigError(f"config {where} must be true or false")
         return value
-    try:
-        if isinstance(current, int) and not isinstance(value, float):
-            return int(value)
-        if isinstance(current, float | int):
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if isinstance(current, str) and not isinstance(value, str):
+        raise ConfigError(f"config {where} must be text, not {value!r}")
     return value
 
 
@@ -201,31 +217,43 @@ def apply_sections(settings: Settings, data: dict[str, Any]) -> Settings:
 
 
 def check(settings: Settings) -> Settings:
-    """Validate ranges, raising ConfigError that names the setting and an example."""
-    b, t, f, r = settings.behavior, settings.traffic, settings.faults, settings.run
-    if b.users < 1 or b.products < 1:
-        raise ConfigError("PRODUCER_MAX_USERS and PRODUCER_MAX_PRODUCTS must be at least 1")
-    if t.rate <= 0:
-        raise ConfigError("the rate must be positive, for example --rate 50 or PRODUCER_RATE=50")
-    if len(t.daily) != 24 or len(t.weekly) != 7 or min(t.daily + t.weekly) < 0:
-        raise ConfigError("traffic.daily needs 24 and traffic.weekly 7 non-negative numbers")
-    for name in ("duplicates", "late", "malformed"):
-        value = getattr(f, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--{name} is a probability between 0 and 1, for example 0.01")
-    if settings.output.delivery_reports not in ("all", "errors"):
-        raise ConfigError("--delivery-reports must be all or errors")
+    """Validate every setting, raising ConfigError that names it (flag, variable, key) and an
+    example of a valid value."""
+    for key, limit in LIMITS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        if value is not None:
+            check_number(limit, value)
+    for key in VECTORS:
+        section, name = key.split(".")
+        check_vector(key, getattr(getattr(settings, section), name))
+    r, o = settings.run, settings.output
+    if r.seed is None:
+        raise ConfigError("the seed must be a whole number, for example --seed 42")
     if r.mode not in ("realtime", "backfill"):
         raise ConfigError(f"--mode must be realtime or backfill, not {r.mode!r}")
-    if not isinstance(r.seed, int) or isinstance(r.seed, bool):
-        raise ConfigError("the seed must be a whole number, for example --seed 42")
-    if r.events is not None and r.events < 0:
-        raise ConfigError("--events must not be negative")
-    if r.warm_up_s < 0:
-        raise ConfigError("--warm-up must not be negative, for example --warm-up 1h (0: cold)")
-    if r.days is not None and r.days <= 0:
-        raise ConfigError("--days must be positive, for example --days 7")
-    for name in ("bounce_rate", "add_to_cart_rate", "cart_to_checkout", "checkout_to_purchase"):
-        if not 0.0 <= getattr(b, name) <= 1.0:
-            raise ConfigError(f"behavior.{name} is a probability between 0 and 1")
+    if o.kind not in ("kafka", "jsonl", "stdout"):
+        raise ConfigError(f"--output kind {o.kind!r}: use kafka, jsonl:PATH or - (stdout)")
+    if o.kind == "jsonl" and not o.path:
+        raise ConfigError("--output jsonl needs a path, for example --output jsonl:/tmp/e.jsonl")
+    if o.delivery_reports not in ("all", "errors"):
+        raise ConfigError(
+            f"--delivery-reports (PRODUCER_DELIVERY_REPORTS) must be all or errors, "
+            f"not {o.delivery_reports!r}"
+        )
+    if not TOPIC.fullmatch(o.topic):
+        raise ConfigError(
+            f"--topic (KAFKA_TOPIC) {o.topic!r} is not a Kafka topic name: use letters, digits, "
+            "'.', '_' and '-', for example --topic clickstream.raw"
+        )
+    if not o.bootstrap_servers.strip():
+        raise ConfigError(
+            "--bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) is empty; for example 127.0.0.1:9092"
+        )
+    compression = str(o.kafka.get("compression.type", "lz4"))
+    if compression not in COMPRESSION:
+        raise ConfigError(
+            f"--compression (PRODUCER_COMPRESSION) must be one of {', '.join(COMPRESSION)}, "
+            f"not {compression!r}; for example --compression lz4"
+        )
     return settings

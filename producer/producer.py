@@ -16,7 +16,8 @@ from typing import Any
 
 from infra.env import ROOT, ConfigError, load_env
 from producer import cli
-from producer.clock import DAY_MS, Clock, WallClock, format_ms
+from producer.cli import time_range
+from producer.clock import Clock, WallClock, format_ms
 from producer.config import Settings
 from producer.data_generator import Simulator
 from producer.faults import FaultInjector
@@ -39,18 +40,6 @@ def ledger_path(settings: Settings, started: datetime) -> Path:
     folder = Path(settings.run.ledger_dir)
     folder = folder if folder.is_absolute() else ROOT / folder
     return folder / f"producer-{started:%Y%m%dT%H%M%SZ}-seed{settings.run.seed}.json"
-
-
-def time_range(settings: Settings, now_ms: int) -> tuple[int, int | None]:
-    """Start and end of simulated time: the wall clock in realtime, --start/--days in backfill."""
-    run = settings.run
-    if run.mode == "realtime":
-        return now_ms, None
-    start = run.start_ms
-    days = run.days if run.days is not None else (None if run.events is not None else 1.0)
-    if start is None:  # the last whole days before today (UTC)
-        start = now_ms // DAY_MS * DAY_MS - int((days or 1.0) * DAY_MS)
-    return start, None if days is None else start + int(days * DAY_MS)
 
 
 def warm_up_ms(settings: Settings) -> int:
@@ -160,11 +149,11 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, build settings, run, write the ledger; return the exit code."""
-    parser = cli.parser()
-    args = parser.parse_args(argv)
     clock = WallClock()
     try:
-        settings = cli.build_settings(args, load_env(), default_seed=SystemRandom().getrandbits(31))
+        args = cli.parser().parse_args(argv)
+        seed = SystemRandom().getrandbits(31)
+        settings = cli.build_settings(args, load_env(), seed, now_ms=int(clock.now() * 1000))
         if args.print_config:
             print(json.dumps(settings.to_dict(), indent=2))
             return 0

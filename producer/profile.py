@@ -243,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.input and not Path(args.input).is_file():
         print(f"profile: {args.input} does not exist", file=sys.stderr)
         return 2
-    flags = cli.parser().parse_args(
-        ["--mode", "backfill", "--seed", str(args.seed if args.seed is not None else 1)]
-        + (["--config", args.config] if args.config else [])
-        + (["--events", str(args.events)] if args.events else [])
-        + (["--days", str(args.days)] if args.days else [])
-        + (["--start", args.start] if args.start else [])
-    )
     try:
+        flags = cli.parser().parse_args(
+            ["--mode", "backfill", "--seed", str(args.seed if args.seed is not None else 1)]
+            + (["--config", args.config] if args.config else [])
+            + (["--events", str(args.events)] if args.events else [])
+            + (["--days", str(args.days)] if args.days else [])
+            + (["--start", args.start] if args.start else [])
+        )
         settings = cli.build_settings(flags, load_env(), default_seed=1)
     except ConfigError as exc:
         print(f"profile: configuration error: {exc}", file=sys.stderr)

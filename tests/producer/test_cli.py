@@ -72,11 +72,11 @@ def test_config_file_sits_between_env_and_flags(tmp_path: Path) -> None:
     [
         (["--output", "kafak"], {}, "use kafka, jsonl:PATH or -"),
         (["--start", "2025-01-01"], {}, "belong to --mode backfill"),
-        (["--duplicates", "1.5"], {}, "probability between 0 and 1"),
+        (["--duplicates", "1.5"], {}, "probability from 0 to 1"),
         (["--duration", "soon"], {}, "invalid duration"),
         (["--mode", "backfill", "--start", "yesterday"], {}, "invalid date"),
         ([], {"PRODUCER_RATE": "fast"}, "PRODUCER_RATE='fast' is not a number"),
-        (["--rate", "0"], {}, "rate must be positive"),
+        (["--rate", "0"], {}, r"--rate \(PRODUCER_RATE, config traffic.rate\) must be a number"),
     ],
 )
 def test_bad_settings_name_what_to_fix(argv: list[str], env: dict[str, str], message: str) -> None:
