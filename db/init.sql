@@ -67,12 +67,12 @@ CREATE TABLE IF NOT EXISTS user_sessions (
     session_start    timestamptz NOT NULL,
     session_end      timestamptz NOT NULL,
     duration_seconds double precision NOT NULL,
-    events           integer NOT NULL,
-    page_views       integer NOT NULL,
-    add_to_carts     integer NOT NULL,
-    purchases        integer NOT NULL,
-    orders           integer NOT NULL,
-    revenue          numeric(14, 2) NOT NULL,
+    events           bigint NOT NULL,
+    page_views       bigint NOT NULL,
+    add_to_carts     bigint NOT NULL,
+    purchases        bigint NOT NULL,
+    orders           bigint NOT NULL,
+    revenue          numeric(38, 2) NOT NULL,
     converted        boolean NOT NULL,
     cart_abandoned   boolean NOT NULL,
     is_bounce        boolean NOT NULL,
@@ -90,11 +90,11 @@ CREATE TABLE IF NOT EXISTS product_metrics (
     window_start  timestamptz NOT NULL,
     product_id    uuid NOT NULL,
     category      text,
-    views         integer NOT NULL,
-    add_to_carts  integer NOT NULL,
-    purchases     integer NOT NULL,
-    units_sold    integer NOT NULL,
-    revenue       numeric(14, 2) NOT NULL,
+    views         bigint NOT NULL,
+    add_to_carts  bigint NOT NULL,
+    purchases     bigint NOT NULL,
+    units_sold    bigint NOT NULL,
+    revenue       numeric(38, 2) NOT NULL,
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (window_start, product_id)
 );
@@ -107,13 +107,27 @@ CREATE TABLE IF NOT EXISTS hourly_metrics (
     add_to_carts     bigint NOT NULL,
     purchases        bigint NOT NULL,
     orders           bigint NOT NULL,
-    revenue          numeric(16, 2) NOT NULL,
+    revenue          numeric(38, 2) NOT NULL,
     unique_users     bigint NOT NULL,
     unique_sessions  bigint NOT NULL,
     conversion_rate  double precision,
-    avg_order_value  numeric(14, 2),
+    avg_order_value  numeric(38, 2),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
+
+-- No sum of valid lines can overflow an aggregate: a line is at most 1,000,000 x 10,000
+-- (parse.py), so numeric(38, 2) holds more lines than a bigint can count. Older schemas are
+-- widened in place (a no-op once done).
+ALTER TABLE user_sessions
+    ALTER COLUMN events TYPE bigint, ALTER COLUMN page_views TYPE bigint,
+    ALTER COLUMN add_to_carts TYPE bigint, ALTER COLUMN purchases TYPE bigint,
+    ALTER COLUMN orders TYPE bigint, ALTER COLUMN revenue TYPE numeric(38, 2);
+ALTER TABLE product_metrics
+    ALTER COLUMN views TYPE bigint, ALTER COLUMN add_to_carts TYPE bigint,
+    ALTER COLUMN purchases TYPE bigint, ALTER COLUMN units_sold TYPE bigint,
+    ALTER COLUMN revenue TYPE numeric(38, 2);
+ALTER TABLE hourly_metrics
+    ALTER COLUMN revenue TYPE numeric(38, 2), ALTER COLUMN avg_order_value TYPE numeric(38, 2);
 
 -- One row per KPI.
 CREATE TABLE IF NOT EXISTS dashboard_metrics (
@@ -125,7 +139,11 @@ CREATE TABLE IF NOT EXISTS dashboard_metrics (
 -- One row per message that is not a valid event.
 CREATE TABLE IF NOT EXISTS rejected_events (
     id              bigserial PRIMARY KEY,
+    -- A bounded prefix (PROCESSOR_REJECT_PAYLOAD_BYTES) of the message as received, with the
+    -- size and SHA-256 of the whole, so that a 10 MB message costs kilobytes here.
     raw_payload     text,
+    payload_bytes   bigint,
+    payload_sha256  text,
     kafka_topic     text,
     kafka_partition integer,
     kafka_offset    bigint,
@@ -133,6 +151,8 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     reason          text NOT NULL,
     rejected_at     timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_bytes bigint;
+ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_sha256 text;
 -- A message is rejected once, even if its batch is read again from a fresh checkpoint.
 CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_position_idx
     ON rejected_events (kafka_topic, kafka_partition, kafka_offset);
@@ -151,6 +171,33 @@ CREATE TABLE IF NOT EXISTS pipeline_batches (
     committed_at    timestamptz NOT NULL DEFAULT now(),
     duration_ms     bigint NOT NULL,
     PRIMARY KEY (query_name, batch_id)
+);
+
+-- Lateness state per partition (processor/lateness.py): the next offset to read and the newest
+-- valid event time before it, advanced in each batch's transaction.
+CREATE TABLE IF NOT EXISTS partition_progress (
+    kafka_topic     text NOT NULL,
+    kafka_partition integer NOT NULL,
+    next_offset     bigint NOT NULL,
+    max_event_time  timestamptz,
+    topic_id        text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kafka_topic, kafka_partition)
+);
+
+-- Data the processor could not read, one row per gap found (never silent): kind is
+-- `offsets_skipped` (first_missing <= offset < next_seen never read: aged out of retention
+-- before it was read) or `topic_recreated` (the topic got a new id under the same name).
+CREATE TABLE IF NOT EXISTS data_gaps (
+    id              bigserial PRIMARY KEY,
+    kafka_topic     text NOT NULL,
+    kafka_partition integer,
+    first_missing   bigint,
+    next_seen       bigint,
+    kind            text NOT NULL,
+    query_name      text,
+    batch_id        bigint,
+    detected_at     timestamptz NOT NULL DEFAULT now()
 );
 
 -- Internal helper tables of the processor (not for dashboards): the exact sets behind the

@@ -6,6 +6,8 @@ object built from it.
 
 from __future__ import annotations
 
+import math
+
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +65,6 @@ def parse_duration(text: str) -> float:
         value = float(number) * units[suffix]
     except ValueError:
         raise ConfigError(f"invalid duration {text!r}: write it like 30s, 20m, 2h or 1d") from None
-    if value < 0:
-        raise ConfigError(f"invalid duration {text!r}: it must not be negative")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"invalid duration {text!r}: it must be a finite time, not negative")
     return value

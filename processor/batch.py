@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from processor.parse import parse_messages
+from processor.parse import ParseRules, parse_messages
 from processor.sink import BatchInput, BatchResult, Chunks, PostgresSink
 
 log = logging.getLogger("processor.batch")
@@ -82,6 +82,9 @@ class MicroBatchHandler:
 
     sink: PostgresSink
     topic: str
+    rules: ParseRules = field(default_factory=ParseRules)
+    # Kafka's id of the topic now, asked once per batch (a recreated topic gets a new one).
+    topic_id: Callable[[], str | None] = lambda: None
     totals: RunTotals = field(default_factory=RunTotals)
     busy: threading.Event = field(default_factory=threading.Event)
     _query_id: str | None = None
@@ -118,7 +121,9 @@ class MicroBatchHandler:
             batch_id=batch_id,
             started_at=started_at,
             started_clock=started_clock,
-            chunks=Chunks(arrow_stream(parse_messages(messages))),
+            chunks=Chunks(arrow_stream(parse_messages(messages, self.rules))),
+            topic=self.topic,
+            topic_id=self.topic_id(),
         )
         try:
             result = self.sink.write_batch(batch)

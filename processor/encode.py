@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -137,12 +136,12 @@ def _offset_type(string_type: pa.DataType) -> type[np.integer[Any]]:
     return np.int64 if pa.types.is_large_string(string_type) else np.int32
 
 
-def prepare_events(events: pa.RecordBatch | pa.Table, late_before: datetime | None) -> pa.Table:
+def prepare_events(events: pa.RecordBatch | pa.Table) -> pa.Table:
     """Valid events as raw_events stores them: one row per event_id, sorted by it.
 
     uuids become their 16 bytes and ip_address binary inet; of several copies of one event_id
-    (either case) the one at the earliest Kafka position stays; `is_late` is set for events
-    before `late_before` (None: none is late); `hour` is the event's UTC hour.
+    (either case) the one at the earliest Kafka position stays, with its `is_late` (set by
+    processor/lateness.py; absent means none is late); `hour` is the event's UTC hour.
     """
     table = events if isinstance(events, pa.Table) else pa.Table.from_batches([events])
     table = table.combine_chunks()
@@ -169,19 +168,9 @@ def prepare_events(events: pa.RecordBatch | pa.Table, late_before: datetime | No
         if not first.all():
             table = table.filter(pa.array(first))
     event_time = table.column("event_time")
-    if late_before is None:
-        late = pa.array(np.zeros(table.num_rows, dtype=bool))
-    else:
-        bound = pa.scalar(_as_column_time(late_before, event_time.type), event_time.type)
-        late = pc.fill_null(pc.less(event_time, bound), False)
-    table = table.append_column("is_late", late)
+    if "is_late" not in table.schema.names:
+        table = table.append_column("is_late", pa.array(np.zeros(table.num_rows, dtype=bool)))
     return table.append_column("hour", pc.floor_temporal(event_time, unit="hour"))
-
-
-def _as_column_time(value: datetime, column_type: pa.TimestampType) -> datetime:
-    """`value` in the form a timestamp column of this type holds (aware or UTC wall-clock)."""
-    utc = value.astimezone(UTC)
-    return utc if column_type.tz else utc.replace(tzinfo=None)
 
 
 def exclude_ids(table: pa.Table, existing: Sequence[bytes]) -> pa.Table:

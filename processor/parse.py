@@ -1,16 +1,24 @@
 """Kafka records in, checked records out: every message becomes one row with a `reason`.
 
 `reason` is null for a valid event and short and specific otherwise (`invalid_json`,
-`missing_field:user_id`, `bad_type:price`, `unknown_event_type`, `negative_price`, ...).
+`missing_field:user_id`, `bad_type:price`, `unknown_event_type`, `timestamp_in_future`, ...).
 Rejections are data: they flow on to rejected_events, never raised through the stream.
 Everything PostgreSQL would refuse (a malformed uuid, inet or timestamp, a NUL character,
 invalid UTF-8, an out-of-range number) is rejected here, so a batch's COPY cannot fail on data.
+
+Spark's JSON reader is lenient where it is cheap to be strict: it reads the first object of
+`{...} xyz` or `{a}{b}` and stringifies objects in text fields. Such messages are rare and look
+different (a `{` after the first character, a `[`, no `}` at the end, a NaN): parse keeps their
+payload, and processor/strict.py checks them with a strict JSON parser on the driver.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -22,11 +30,13 @@ from processor.schema import (
     MAX_PRICE,
     MAX_QUANTITY,
     PRICE_TYPE,
+    REJECT_COLUMNS,
     REQUIRED_FIELDS,
     TEXT_SCHEMA,
     TYPED_SCHEMA,
     UUID_FIELDS,
 )
+from processor.strict import recheck
 
 # Java regexes; \z (not $) so that a trailing newline cannot slip through to PostgreSQL.
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -43,10 +53,34 @@ IP_RE = rf"^(?:{_IP})\z"
 NUL_ESCAPE = "\\u0000"
 SOURCE_COLUMNS = ("payload", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
-# Checked when present. The timestamp is checked by parsing it (see `ts`), not by a regex:
-# validation is the bulk of parsing's cost, and a regex per field is what it costs.
-FORMATS: dict[str, str] = {**dict.fromkeys(UUID_FIELDS, UUID_RE), "ip_address": IP_RE}
-_BODIES: dict[str, str] = {**dict.fromkeys(UUID_FIELDS, _UUID), "ip_address": _IP}
+# RFC 3339 with an explicit zone, and nothing else: no date alone, no time alone, no zone names.
+_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})"
+TIMESTAMP_RE = rf"^{_TS}\z"
+# Event times before this are impossible for a shop clickstream (and guard every consumer that
+# cannot hold far-away years: Python's datetime, PostgreSQL's timestamptz).
+EVENT_TIME_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+# A Kafka timestamp outside this range is not a real message time (Python cannot hold it).
+KAFKA_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+# Checked when present, all in one regex call (see _formats_check): validation is the bulk of
+# parsing's cost, and a regex call per field is what it costs. The timestamp's calendar
+# validity is checked by casting it (see `ts`).
+FORMATS: dict[str, str] = {
+    **dict.fromkeys(UUID_FIELDS, UUID_RE),
+    "ip_address": IP_RE,
+    "timestamp": TIMESTAMP_RE,
+}
+_BODIES: dict[str, str] = {**dict.fromkeys(UUID_FIELDS, _UUID), "ip_address": _IP, "timestamp": _TS}
+
+
+@dataclass(frozen=True)
+class ParseRules:
+    """The configurable bounds of validation (PROCESSOR_MAX_FUTURE, PROCESSOR_MAX_MESSAGE_BYTES,
+    PROCESSOR_REJECT_PAYLOAD_BYTES)."""
+
+    max_future_seconds: float = 300.0
+    max_message_bytes: int = 1_048_576
+    payload_prefix_bytes: int = 4096
 
 
 def _formats_check(j: Column) -> Column:
@@ -71,18 +105,31 @@ def _formats_check(j: Column) -> Column:
     return F.when(~joined.rlike(pattern) | any_empty, by_field)
 
 
-def _reason_checks(j: Column, text: Column, ts: Column, payload: Column) -> list[Column]:
+def _reason_checks(
+    j: Column, text: Column, ts: Column, payload: Column, rules: ParseRules
+) -> list[Column]:
     """Ordered (first match wins) reason expressions for one parsed message."""
     corrupt = j[CORRUPT_COLUMN].isNotNull()
     unparsed = j.isNull() | corrupt
+    size, kafka_ts = F.col("payload_bytes"), F.col("kafka_timestamp")
+    low, high = KAFKA_TIME_RANGE
+    future_micros = int(rules.max_future_seconds * 1_000_000)
     checks: list[Column] = [
-        # Equality, not length(): counting characters walks every byte of every payload.
-        F.when(payload.isNull() | (payload == ""), F.lit("empty_payload")),
+        # Too large to parse or keep whole: never parsed (payload is null for it).
+        F.when(size > rules.max_message_bytes, F.lit("oversized_message")),
+        F.when(size.isNull() | (size == 0), F.lit("empty_payload")),
+        F.when(
+            kafka_ts.isNull() | (kafka_ts < F.lit(low)) | (kafka_ts >= F.lit(high)),
+            F.lit("bad_kafka_timestamp"),
+        ),
         # Only unparsed records can be invalid UTF-8: Spark's JSON reader replaces bad bytes
         # inside strings, which leaves them storable.
         F.when(unparsed & ~F.is_valid_utf8(payload), F.lit("invalid_utf8")),
+        # A record Spark could not convert, whose text view holds none of the fields either,
+        # is not a JSON object at all (strict: single quotes are not JSON).
         F.when(
-            j.isNull() | (corrupt & F.json_object_keys(payload).isNull()), F.lit("invalid_json")
+            j.isNull() | (corrupt & F.coalesce(*[text[n] for n in JSON_FIELDS]).isNull()),
+            F.lit("invalid_json"),
         ),
         F.when(payload.contains(NUL_ESCAPE), F.lit("nul_character")),
     ]
@@ -96,7 +143,16 @@ def _reason_checks(j: Column, text: Column, ts: Column, payload: Column) -> list
         for name in JSON_FIELDS
     ]
     checks.append(_formats_check(j))
-    checks.append(F.when(j["timestamp"].isNotNull() & ts.isNull(), F.lit("bad_type:timestamp")))
+    checks += [
+        F.when(j["timestamp"].isNotNull() & ts.isNull(), F.lit("bad_type:timestamp")),
+        F.when(ts < F.lit(EVENT_TIME_FLOOR), F.lit("timestamp_too_old")),
+        # Later than the message itself (plus a clock-skew tolerance): a clock far ahead, or a
+        # date in 9999, would otherwise make every later event late (the watermark jumps).
+        F.when(
+            F.unix_micros(ts) > F.unix_micros(kafka_ts) + F.lit(future_micros),
+            F.lit("timestamp_in_future"),
+        ),
+    ]
     event_type, price, quantity = j["event_type"], j["price"], j["quantity"]
     is_cart_or_purchase = event_type.isin("add_to_cart", "purchase")
     is_purchase = event_type == "purchase"
@@ -117,19 +173,23 @@ def _reason_checks(j: Column, text: Column, ts: Column, payload: Column) -> list
     return checks
 
 
-def parse_messages(messages: DataFrame) -> DataFrame:
-    """Turn Kafka source rows into checked rows: typed event columns, Kafka position, `reason`."""
+def parse_messages(messages: DataFrame, rules: ParseRules | None = None) -> DataFrame:
+    """Turn Kafka source rows into checked rows: typed event columns, Kafka position, `reason`.
+
+    Rows whose payload is kept although `reason` is null are suspicious for strict JSON; the
+    driver decides them (processor/strict.py).
+    """
     # Classic PySpark columns live in the JVM: keep them no longer than its SparkContext.
     # (Spark Connect columns are plain Python objects, valid in any session.)
     jvm = messages.sparkSession.sparkContext if hasattr(messages, "_jdf") else None
     checked = messages
-    for columns in _parse_steps(jvm):
+    for columns in _parse_steps(jvm, rules or ParseRules()):
         checked = checked.select(*columns)
     return checked
 
 
-@functools.lru_cache(maxsize=1)
-def _parse_steps(jvm: object) -> tuple[tuple[Column, ...], ...]:
+@functools.lru_cache(maxsize=4)
+def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ...]:
     """The column lists parse_messages selects, one after the other, built once per JVM.
 
     Building them costs hundreds of calls into the JVM (half a second per micro-batch); the
@@ -138,27 +198,45 @@ def _parse_steps(jvm: object) -> tuple[tuple[Column, ...], ...]:
     """
     del jvm
     payload = F.col("payload")
+    value, size = F.col("value"), F.octet_length(F.col("value"))
     source = (
-        F.col("value").cast("string").alias("payload"),
+        value,
+        # An oversized message is never decoded or parsed: only its size, hash and a prefix.
+        F.when(size <= rules.max_message_bytes, value.cast("string")).alias("payload"),
+        size.cast("long").alias("payload_bytes"),
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
     )
-    kept = tuple(F.col(name) for name in SOURCE_COLUMNS)
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+    kept = (F.col("value"), *(F.col(name) for name in (*SOURCE_COLUMNS, "payload_bytes")))
+    strict = {"allowSingleQuotes": "false"}
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, **strict}
     with_json = (*kept, F.from_json(payload, TYPED_SCHEMA, options).alias("j"))
     j = F.col("j")
     # The text view is parsed again only for records Spark could not convert to TYPED_SCHEMA.
     with_text = (
         *kept,
         j,
-        F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA)).alias("t"),
+        F.when(j[CORRUPT_COLUMN].isNotNull(), F.from_json(payload, TEXT_SCHEMA, strict)).alias("t"),
         j["timestamp"].try_cast("timestamp").alias("ts"),
     )
-    checks = _reason_checks(j, F.col("t"), F.col("ts"), payload)
+    checks = _reason_checks(j, F.col("t"), F.col("ts"), payload, rules)
     checked = (*kept, j, F.col("ts"), F.coalesce(*checks).alias("reason"))
     valid = F.col("reason").isNull()
+    # Cheap signs that strict JSON might say otherwise than Spark's lenient reader (see the
+    # module's docstring); each is a byte search, not a parse.
+    suspicious = (
+        (F.locate("{", payload, 2) > 0)
+        | payload.contains("[")
+        | (F.substring(payload, -1, 1) != "}")
+        | ~payload.startswith("{")
+        | payload.contains("NaN")
+        | payload.contains("Infinity")
+    )
+    suspicious = F.coalesce(suspicious, F.lit(False))
+    kept_payload = ~valid | suspicious
+    prefix = F.substring(value, 1, rules.payload_prefix_bytes).cast("string")
 
     def field(name: str) -> Column:
         # Identifiers keep their case here: PostgreSQL's uuid type reads either case and
@@ -186,14 +264,36 @@ def _parse_steps(jvm: object) -> tuple[tuple[Column, ...], ...]:
         F.when(~valid, F.col("kafka_topic")).alias("kafka_topic"),
         F.col("kafka_partition"),
         F.col("kafka_offset"),
-        F.col("kafka_timestamp"),
-        # Only rejections keep their payload, made storable: valid UTF-8 and no NUL character.
-        F.when(~valid, F.regexp_replace(F.make_valid_utf8(payload), "\\x00", "\ufffd")).alias(
-            "raw_payload"
+        F.when(~F.col("reason").eqNullSafe("bad_kafka_timestamp"), F.col("kafka_timestamp")).alias(
+            "kafka_timestamp"
         ),
+        # Only rejections keep their payload (a bounded prefix, with the size and hash of the
+        # whole), made storable: valid UTF-8 and no NUL character. Suspicious rows carry the
+        # whole payload for the strict check, which cuts it to the prefix where it rejects.
+        F.when(
+            kept_payload,
+            F.regexp_replace(
+                F.make_valid_utf8(F.when(suspicious, payload).otherwise(prefix)),
+                "\\x00",
+                "\ufffd",
+            ),
+        ).alias("raw_payload"),
+        F.when(kept_payload, F.col("payload_bytes")).alias("payload_bytes"),
+        F.when(kept_payload, F.sha2(value, 256)).alias("payload_sha256"),
         F.col("reason"),
+        suspicious.alias("suspicious"),
     )
     return source, with_json, with_text, checked, result
+
+
+def checked_rows(messages: DataFrame, rules: ParseRules | None = None) -> pa.Table:
+    """parse_messages collected and decided by the strict check: the rows the sink stores."""
+    rules = rules or ParseRules()
+    table = parse_messages(messages, rules).toArrow()
+    batches = [recheck(b, rules.payload_prefix_bytes) for b in table.to_batches()]
+    if not batches:
+        return table.drop_columns(["suspicious"])
+    return pa.Table.from_batches(batches)
 
 
 def valid_events(checked: DataFrame) -> DataFrame:
@@ -203,6 +303,4 @@ def valid_events(checked: DataFrame) -> DataFrame:
 
 def rejections(checked: DataFrame) -> DataFrame:
     """The rows of `parse_messages` that are rejected, in rejected_events' shape."""
-    return checked.where(F.col("reason").isNotNull()).select(
-        "raw_payload", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "reason"
-    )
+    return checked.where(F.col("reason").isNotNull()).select(*REJECT_COLUMNS)

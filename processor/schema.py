@@ -103,6 +103,8 @@ NEW_EVENT_COLUMNS = (
 # A rejected message, in rejected_events' column order (minus id and rejected_at).
 REJECT_COLUMNS = (
     "raw_payload",
+    "payload_bytes",
+    "payload_sha256",
     "kafka_topic",
     "kafka_partition",
     "kafka_offset",

@@ -45,6 +45,15 @@ def _duration(env: Mapping[str, str], key: str, default: str) -> float:
         raise ConfigError(f"{key}: {exc}") from None
 
 
+def _bounded_duration(env: Mapping[str, str], key: str, default: str, most: float) -> float:
+    value = _duration(env, key, default)
+    if value > most:
+        raise ConfigError(
+            f"{key}={env.get(key)!r} must be at most {most:.0f}s, for example {key}={default}"
+        )
+    return value
+
+
 def _starting_offsets(env: Mapping[str, str]) -> str:
     raw = (env.get("KAFKA_STARTING_OFFSETS") or "earliest").strip()
     if raw in ("earliest", "latest"):
@@ -56,6 +65,15 @@ def _starting_offsets(env: Mapping[str, str]) -> str:
             f"KAFKA_STARTING_OFFSETS={raw!r} must be earliest, latest or Spark's JSON offsets, "
             'for example KAFKA_STARTING_OFFSETS=earliest or {"clickstream.raw":{"0":-2}}'
         ) from None
+    return raw
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(key) or default).strip()
+    if raw not in choices:
+        raise ConfigError(
+            f"{key}={raw!r} must be one of {', '.join(choices)}, for example {key}={default}"
+        )
     return raw
 
 
@@ -80,6 +98,10 @@ class ProcessorSettings:
     read_partitions: int
     db_retry_seconds: float
     pg: PostgresTarget
+    max_future_seconds: float = 300.0
+    max_message_bytes: int = 1_048_576
+    reject_payload_bytes: int = 4096
+    on_data_loss: str = "fail"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], local: Path = LOCAL) -> ProcessorSettings:
@@ -101,6 +123,10 @@ class ProcessorSettings:
             read_partitions=max(read_partitions, 1),
             db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
             pg=pg,
+            max_future_seconds=_bounded_duration(env, "PROCESSOR_MAX_FUTURE", "5m", 86400.0),
+            max_message_bytes=max(_count(env, "PROCESSOR_MAX_MESSAGE_BYTES", "1048576"), 1),
+            reject_payload_bytes=max(_count(env, "PROCESSOR_REJECT_PAYLOAD_BYTES", "4096"), 1),
+            on_data_loss=_choice(env, "PROCESSOR_ON_DATA_LOSS", "fail", ("fail", "continue")),
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,9 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from processor.encode import copy_arrow, exclude_ids, prepare_events
+from processor.lateness import Gap, OffsetOrder, PartitionState, event_micros
 from processor.schema import NEW_EVENT_COLUMNS, REJECT_COLUMNS, STORED_COLUMNS
 from processor.settings import ProcessorError
 from processor.sql import load_sql
+from processor.strict import recheck
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +39,19 @@ _RETRYABLE = (psycopg.OperationalError, psycopg.errors.SerializationFailure)
 
 class SinkError(ProcessorError):
     """PostgreSQL stayed unreachable or refused a batch; the message says what to do."""
+
+
+class DataLoss(ProcessorError):
+    """Messages of the topic were never read (PROCESSOR_ON_DATA_LOSS=fail stops here)."""
+
+
+@dataclass(frozen=True)
+class SinkRules:
+    """How the sink treats what it finds: lateness bound, data loss, stored payload prefix."""
+
+    max_lateness_seconds: float = 3600.0
+    on_data_loss: str = "fail"  # or "continue": record the gap in data_gaps and go on
+    payload_prefix_bytes: int = 4096
 
 
 class Chunks:
@@ -71,6 +86,8 @@ class BatchInput:
     started_at: datetime
     started_clock: float
     chunks: Chunks
+    topic: str = ""
+    topic_id: str | None = None  # Kafka's id of the topic now (None: not known)
 
 
 @dataclass(frozen=True)
@@ -94,13 +111,13 @@ class PostgresSink:
     def __init__(
         self,
         conninfo: str,
-        max_lateness_seconds: float = 3600.0,
+        rules: SinkRules | None = None,
         retry_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._conninfo = conninfo
-        self._max_lateness_seconds = max_lateness_seconds
+        self._rules = rules or SinkRules()
         self._retry_seconds = retry_seconds
         self._clock = clock
         self._sleep = sleep
@@ -158,7 +175,7 @@ class PostgresSink:
 
     def write_batch(self, batch: BatchInput) -> BatchResult:
         """Apply one micro-batch in one transaction, or skip it if it is already recorded."""
-        lateness = self._max_lateness_seconds
+        lateness = self._rules
 
         def work(conn: psycopg.Connection[Any]) -> BatchResult:
             try:
@@ -240,8 +257,106 @@ def _max(current: datetime | None, column: pa.Array) -> datetime | None:
     return value if current is None or (value is not None and value > current) else current
 
 
+@dataclass
+class _ChunkTotals:
+    """What the chunks of one batch added up to."""
+
+    valid_rows: int = 0
+    input_rows: int = 0
+    new_events: int = 0
+    late_rows: int = 0
+    max_event_time: datetime | None = None
+    max_kafka_timestamp: datetime | None = None
+
+    def add(self, chunk: pa.RecordBatch, events: pa.RecordBatch, new: int, late: int) -> None:
+        """Count one stored chunk."""
+        self.new_events += new
+        self.late_rows += late
+        self.valid_rows += events.num_rows
+        self.input_rows += chunk.num_rows
+        self.max_event_time = _max(self.max_event_time, events["event_time"])
+        self.max_kafka_timestamp = _max(self.max_kafka_timestamp, chunk["kafka_timestamp"])
+
+
+def load_progress(
+    cur: psycopg.Cursor[Any], batch: BatchInput, rules: SinkRules
+) -> dict[int, PartitionState]:
+    """The topic's lateness state; a topic recreated since is a gap (reported, or a stop)."""
+    rows = cur.execute(load_sql("merge", "load_progress"), {"topic": batch.topic}).fetchall()
+    known = {row[3] for row in rows if row[3] is not None}
+    if batch.topic_id is not None and known and known != {batch.topic_id}:
+        _data_loss(
+            cur,
+            batch,
+            rules,
+            [Gap(-1, 0, 0)],
+            "topic_recreated",
+            f"topic {batch.topic} was deleted and created again (id {sorted(known)[0]} -> "
+            f"{batch.topic_id}): messages of the old topic that were not read are lost, and "
+            "the checkpoint's offsets belong to the old topic",
+        )
+        cur.execute(load_sql("merge", "reset_progress"), {"topic": batch.topic})
+        return {}
+    return {
+        int(p): PartitionState(int(nxt), None if t is None else _micros(t)) for p, nxt, t, _ in rows
+    }
+
+
+def _micros(value: datetime) -> int:
+    return int(event_micros(pa.array([value], pa.timestamp("us", tz="UTC")))[0])
+
+
+def _data_loss(
+    cur: psycopg.Cursor[Any],
+    batch: BatchInput,
+    rules: SinkRules,
+    gaps: list[Gap],
+    kind: str,
+    message: str,
+) -> None:
+    """Stop (on_data_loss=fail), or log loudly and record every gap in data_gaps (continue)."""
+    if rules.on_data_loss == "fail":
+        raise DataLoss(
+            f"{message}. The batch is not committed. Set PROCESSOR_ON_DATA_LOSS=continue to "
+            "record the gap in data_gaps and go on."
+        )
+    log.error("DATA LOSS in batch %d: %s; recorded in data_gaps", batch.batch_id, message)
+    for gap in gaps:
+        cur.execute(
+            load_sql("merge", "insert_gap"),
+            {
+                "topic": batch.topic,
+                "partition": None if gap.partition < 0 else gap.partition,
+                "first_missing": None if gap.partition < 0 else gap.first_missing,
+                "next_seen": None if gap.partition < 0 else gap.next_seen,
+                "kind": kind,
+                "query_name": batch.query_name,
+                "batch_id": batch.batch_id,
+            },
+        )
+
+
+def save_progress(cur: psycopg.Cursor[Any], batch: BatchInput, order: OffsetOrder) -> None:
+    """Advance the lateness state of the partitions this batch read."""
+    for p in sorted(order.touched):
+        state = order.state[p]
+        newest = state.max_event_us
+        cur.execute(
+            load_sql("merge", "save_progress"),
+            {
+                "topic": batch.topic,
+                "partition": p,
+                "next_offset": state.next_offset,
+                "max_event_time": None
+                if newest is None
+                else datetime.fromtimestamp(newest / 1_000_000, UTC),
+                "topic_id": batch.topic_id,
+            },
+        )
+
+
 def _write(
-    conn: psycopg.Connection[Any], batch: BatchInput, lateness: float, careful: bool
+    conn: psycopg.Connection[Any], batch: BatchInput, rules: SinkRules, careful: bool
 ) -> BatchResult:
     key = {"query_name": batch.query_name, "batch_id": batch.batch_id}
     steps = _Steps()
@@ -250,26 +365,45 @@ def _write(
         if row and row[0]:
             batch.chunks.drain()
             return BatchResult(skipped=True)
-        bound = cur.execute(load_sql("merge", "late_bound"), {"max_lateness_seconds": lateness})
-        late_before = bound.fetchone()[0]  # type: ignore[index]
-        valid_rows = input_rows = new_events = late_rows = 0
-        max_event_time = max_kafka_timestamp = None
+        order = OffsetOrder(load_progress(cur, batch, rules), int(rules.max_lateness_seconds * 1e6))
+        totals = _ChunkTotals()
+
+        def ordered() -> Iterator[pa.RecordBatch]:
+            for chunk in steps.timed("spark", batch.chunks):
+                yield from order.add(recheck(chunk, rules.payload_prefix_bytes))
+            yield from order.rest()
+
         # Each chunk is stored and merged while Spark still computes the next ones (merging
         # per chunk, not once per batch, keeps PostgreSQL busy while Spark is, and the merges
-        # give the same rows in any order).
-        for chunk in steps.timed("spark", batch.chunks):
+        # give the same rows in any order). Lateness needs each partition's chunks in offset
+        # order: a chunk whose predecessors have not arrived waits for them.
+        for chunk in ordered():
             events, rejects = split_checked(chunk)
-            store_events(cur, prepare_events(events, late_before), careful)
+            store_events(cur, prepare_events(events), careful)
             copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
             with steps.within("aggregates"):
                 new, late = merge_new_events(cur)
-            new_events += new
-            late_rows += late
-            valid_rows += events.num_rows
-            input_rows += chunk.num_rows
-            max_event_time = _max(max_event_time, events["event_time"])
-            max_kafka_timestamp = _max(max_kafka_timestamp, chunk["kafka_timestamp"])
+            totals.add(chunk, events, new, late)
+        if order.gaps:
+            missing = sum(g.next_seen - g.first_missing for g in order.gaps)
+            where = ", ".join(
+                f"partition {g.partition} offsets {g.first_missing}..{g.next_seen - 1}"
+                for g in order.gaps
+            )
+            _data_loss(
+                cur,
+                batch,
+                rules,
+                order.gaps,
+                "offsets_skipped",
+                f"{missing} messages of topic {batch.topic} were never read ({where}): they "
+                "aged out of retention, or the topic was recreated",
+            )
+        save_progress(cur, batch, order)
         steps.lap("store")
+        valid_rows, input_rows = totals.valid_rows, totals.input_rows
+        new_events, late_rows = totals.new_events, totals.late_rows
+        max_event_time, max_kafka_timestamp = totals.max_event_time, totals.max_kafka_timestamp
         if input_rows == 0:
             return BatchResult(skipped=False)
         rejected = cur.execute(load_sql("merge", "insert_rejects")).fetchone()

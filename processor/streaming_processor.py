@@ -21,8 +21,9 @@ from pyspark.sql.streaming import StreamingQuery
 
 from infra.env import ConfigError, load_env
 from processor.batch import MicroBatchHandler
+from processor.parse import ParseRules
 from processor.settings import ProcessorError, ProcessorSettings
-from processor.sink import PostgresSink
+from processor.sink import PostgresSink, SinkRules
 
 log = logging.getLogger("processor")
 JVM_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods -XX:+UseParallelGC"
@@ -62,6 +63,8 @@ def start_query(
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", settings.kafka_topic)
         .option("startingOffsets", settings.starting_offsets)
+        # Spark's own check would only log, or fail without saying what is lost: the sink
+        # finds every gap itself (processor/lateness.py) and acts on PROCESSOR_ON_DATA_LOSS.
         .option("failOnDataLoss", "false")
         # More read tasks than cores: the first ones reach PostgreSQL while the rest still run.
         .option("minPartitions", str(settings.read_partitions))
@@ -81,6 +84,29 @@ def start_query(
     query = writer.start()
     handler.set_query_id(str(query.id))
     return query
+
+
+class TopicIds:
+    """Kafka's id of the topic, asked anew for every batch (a recreated topic has a new one)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._topic = topic
+
+    def __call__(self) -> str | None:
+        """The topic's id now, or None if Kafka does not say within a few seconds."""
+        from confluent_kafka import KafkaException, TopicCollection
+
+        try:
+            futures = self._admin.describe_topics(TopicCollection([self._topic]), request_timeout=5)
+            return str(futures[self._topic].result(timeout=10).topic_id)
+        except (KafkaException, TimeoutError) as exc:
+            log.warning(
+                "topic id of %s not known now (%s); not checked this batch", self._topic, exc
+            )
+            return None
 
 
 class StopRequest:
@@ -123,9 +149,22 @@ def wait(query: StreamingQuery, handler: MicroBatchHandler, stop: StopRequest) -
 def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchHandler:
     """Run the processor until the topic is drained (available_now) or a stop is requested."""
     sink = PostgresSink(
-        settings.pg_conninfo(), settings.max_lateness_seconds, settings.db_retry_seconds
+        settings.pg_conninfo(),
+        SinkRules(
+            max_lateness_seconds=settings.max_lateness_seconds,
+            on_data_loss=settings.on_data_loss,
+            payload_prefix_bytes=settings.reject_payload_bytes,
+        ),
+        settings.db_retry_seconds,
     )
-    handler = MicroBatchHandler(sink, settings.kafka_topic)
+    rules = ParseRules(
+        max_future_seconds=settings.max_future_seconds,
+        max_message_bytes=settings.max_message_bytes,
+        payload_prefix_bytes=settings.reject_payload_bytes,
+    )
+    handler = MicroBatchHandler(
+        sink, settings.kafka_topic, rules, TopicIds(settings.kafka_bootstrap, settings.kafka_topic)
+    )
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

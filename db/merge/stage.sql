@@ -7,6 +7,8 @@ CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw_events INCLUDING DEFAULTS
 
 CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     raw_payload     text,
+    payload_bytes   bigint,
+    payload_sha256  text,
     kafka_topic     text,
     kafka_partition integer,
     kafka_offset    bigint,

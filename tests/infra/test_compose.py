@@ -205,3 +205,14 @@ def test_variables_used_by_compose_exist_in_env_example() -> None:
     used = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
     known = load_env(ROOT, environ={})
     assert used - set(known) == set(), "add these to .env.example"
+
+
+def test_docker_and_native_brokers_take_the_same_largest_message() -> None:
+    template = (ROOT / "config" / "kafka" / "server.properties.template").read_text()
+    native = re.search(r"^message\.max\.bytes=(\d+)$", template, re.M)
+    assert native, "the native broker sets no message.max.bytes"
+    docker = SERVICES["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"]
+    assert int(docker) == int(native.group(1)) == 1048588  # Kafka's own default, 1 MiB
+    # The processor rejects (never parses) a value larger than what the broker takes.
+    env = load_env()
+    assert int(env["PROCESSOR_MAX_MESSAGE_BYTES"]) <= int(native.group(1))

@@ -36,9 +36,7 @@ def kafka_frame(spark: SparkSession, messages: Sequence[Any], first_offset: int 
             value = message.encode()
         else:
             value = message
-        rows.append(
-            (None, value, "t", offset % 2, offset, KAFKA_TIME + timedelta(seconds=offset), 0)
-        )
+        rows.append((None, value, "t", 0, offset, KAFKA_TIME + timedelta(seconds=offset), 0))
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 

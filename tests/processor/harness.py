@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from infra.env import load_env
 from processor.batch import MicroBatchHandler
 from processor.settings import ProcessorSettings
-from processor.sink import PostgresSink
+from processor.sink import PostgresSink, SinkRules
 from processor.verify import run_checks
 from tests.processor.conftest import kafka_frame
 
@@ -41,7 +41,9 @@ class Harness:
     ) -> None:
         self.spark = spark
         self.settings = settings_for(schema)
-        self.sink = PostgresSink(self.settings.pg_conninfo(), lateness_seconds, 30.0)
+        self.sink = PostgresSink(
+            self.settings.pg_conninfo(), SinkRules(max_lateness_seconds=lateness_seconds), 30.0
+        )
         self.handler = MicroBatchHandler(self.sink, topic)
         self.handler.set_query_id(query_id)
         self.next_offset = 0

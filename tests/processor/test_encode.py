@@ -169,22 +169,24 @@ def test_prepare_events_keeps_the_earliest_copy_of_each_id_sorted_by_id() -> Non
         ev(a, T, 1, 7, page_url="/a-p1"),
         ev(a, T, 1, 8, page_url="/a-p1-later"),
     ]
-    prepared = prepare_events(events_table(rows), None)
+    prepared = prepare_events(events_table(rows))
     assert prepared.column("event_id").to_pylist() == [uuid.UUID(a).bytes, uuid.UUID(b).bytes]
     assert prepared.column("page_url").to_pylist() == ["/a-p1", "/b-first"]
     assert prepared.column("is_late").to_pylist() == [False, False]
     assert prepared.column("ip_address").to_pylist() == [bytes((2, 32, 0, 4, 192, 0, 2, 7))] * 2
 
 
-def test_prepare_events_flags_late_events_and_sets_the_hour() -> None:
+def test_prepare_events_keeps_the_late_flag_of_the_kept_copy_and_sets_the_hour() -> None:
     ids = [str(uuid.UUID(int=i)) for i in (1, 2, 3)]
     bound = T - timedelta(hours=1)
     rows = [
-        ev(ids[0], bound - timedelta(microseconds=1), 0, 0),  # just before the bound: late
-        ev(ids[1], bound, 0, 1),  # at the bound: not late
+        ev(ids[0], bound - timedelta(microseconds=1), 0, 0),
+        ev(ids[1], bound, 0, 1),
         ev(ids[2], T + timedelta(minutes=45), 0, 2),
+        ev(ids[0], bound - timedelta(microseconds=1), 0, 3),  # a later copy, flagged otherwise
     ]
-    prepared = prepare_events(events_table(rows), bound)
+    table = events_table(rows).append_column("is_late", pa.array([True, False, False, False]))
+    prepared = prepare_events(table)
     assert prepared.column("is_late").to_pylist() == [True, False, False]
     hours = [h.replace(tzinfo=UTC) if h.tzinfo is None else h for h in prepared["hour"].to_pylist()]
     assert hours == [
@@ -196,7 +198,7 @@ def test_prepare_events_flags_late_events_and_sets_the_hour() -> None:
 
 def test_exclude_ids_leaves_out_stored_ids() -> None:
     ids = [str(uuid.UUID(int=i)) for i in (1, 2, 3)]
-    prepared = prepare_events(events_table([ev(i, T, 0, n) for n, i in enumerate(ids)]), None)
+    prepared = prepare_events(events_table([ev(i, T, 0, n) for n, i in enumerate(ids)]))
     kept = exclude_ids(prepared, [uuid.UUID(ids[1]).bytes])
     assert kept.column("event_id").to_pylist() == [uuid.UUID(ids[0]).bytes, uuid.UUID(ids[2]).bytes]
     assert exclude_ids(prepared, []).num_rows == 3

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from processor.parse import parse_messages, rejections, valid_events
-from tests.processor.sample_events import T0, event
+from processor.parse import ParseRules, checked_rows, parse_messages, rejections, valid_events
+from tests.processor.sample_events import T0, dumps, event
 
 pytestmark = pytest.mark.integration  # needs the Spark session (jars from start_infrastructure)
 
@@ -82,20 +83,90 @@ CASES: list[tuple[str, Any, str]] = [
     ("purchase without qty", without(purchase(), "quantity"), "missing_field:quantity"),
     ("purchase without order", without(purchase(), "order_id"), "missing_field:order_id"),
     ("negative price", purchase(price=-1.0), "negative_price"),
-    ("price NaN", purchase(price=float("nan")), "bad_value:price"),
+    ("price NaN (not JSON)", purchase(price=float("nan")), "invalid_json"),
     ("too many decimals", purchase(price=19.999), "bad_value:price"),
     ("huge price", purchase(price=1e12), "bad_value:price"),
     ("zero quantity", purchase(quantity=0), "bad_quantity"),
     ("huge quantity", purchase(quantity=10**6), "bad_quantity"),
+    # Only RFC 3339 with an explicit zone (issue: all of these were accepted).
+    *[
+        (f"timestamp {ts}", {**event(), "timestamp": ts}, "bad_type:timestamp")
+        for ts in (
+            "2025",
+            "2025-8-9",
+            "2025-08-19",
+            "2025-08-19T14:05:22",
+            "2025-08-19 14:05:22Z",
+            "2025-08-19T14:05:22z",
+            "2025-08-19T14:05:22 America/New_York",
+            "2025-08-19T14:05:22[America/New_York]",
+            "14:05:22",
+            "+10000-01-01T00:00:00Z",
+            "-5000-01-01T00:00:00Z",
+            "2025-02-30T00:00:00Z",
+            "2025-08-19T24:00:00Z",
+            "2025-08-19T14:05:22+5:30",
+        )
+    ],
+    ("before 2000", {**event(), "timestamp": "1999-12-31T23:59:59Z"}, "timestamp_too_old"),
+    ("year 9999", {**event(), "timestamp": "9999-12-31T22:00:00Z"}, "timestamp_in_future"),
+    # Strict JSON: Spark's reader alone accepts each of these (processor/strict.py).
+    ("trailing garbage", dumps(event()) + " xyz", "invalid_json"),
+    ("two objects", dumps(event()) + dumps(event()), "invalid_json"),
+    ("trailing comment", dumps(event()) + " // c", "invalid_json"),
+    ("single quotes", dumps(event()).replace('"', "'"), "invalid_json"),
+    ("array of an event", "[" + dumps(event()) + "]", "invalid_json"),
+    ("object in page_url", {**event(), "page_url": {"a": 1}}, "bad_type:page_url"),
+    ("array in user_agent", {**event(), "user_agent": ["x"]}, "bad_type:user_agent"),
+    ("array in category", {**event(), "category": []}, "bad_type:category"),
+    (
+        "nested field before a bad value",
+        {**event("refund"), "page_url": {"a": 1}},
+        "bad_type:page_url",
+    ),
+    ("price Infinity", dumps(purchase()).replace("19.99", "Infinity"), "invalid_json"),
+    ("oversized", dumps({**event(), "referrer": "x" * 1_100_000}), "oversized_message"),
 ]
 
 
 def test_each_malformed_message_gets_its_reason(frame) -> None:
     messages = [message for _, message, _ in CASES]
-    rows = rejections(parse_messages(frame(messages))).orderBy("kafka_offset").collect()
-    got = {row.kafka_offset: row.reason for row in rows}
+    rows = checked_rows(frame(messages))
+    got = dict(zip(rows["kafka_offset"].to_pylist(), rows["reason"].to_pylist(), strict=True))
     for offset, (name, _, reason) in enumerate(CASES):
         assert got.get(offset) == reason, name
+
+
+def test_lenient_looking_but_strict_json_stays_valid(frame) -> None:
+    messages = [
+        " " + dumps(event()),  # leading white space
+        dumps(event()) + "\n",  # a trailing newline
+        {**event(), "page_url": "/search?q=[shoes]{x}"},  # brackets inside a string
+        {**event(), "referrer": "NaN Infinity"},
+    ]
+    rows = checked_rows(frame(messages))
+    assert rows["reason"].to_pylist() == [None] * 4
+    assert rows["raw_payload"].to_pylist() == [None] * 4  # the kept payload is dropped again
+
+
+def test_oversized_and_rejected_payloads_keep_a_prefix_their_size_and_hash(frame) -> None:
+    big = dumps({**event(), "referrer": "x" * 2_000_000}).encode()
+    rules = ParseRules(max_message_bytes=1_000_000, payload_prefix_bytes=100)
+    rows = checked_rows(frame([big, "not json" * 50, dumps(event()) + " xyz"]), rules)
+    by_offset = {r["kafka_offset"]: r for r in rows.to_pylist()}
+    assert by_offset[0]["reason"] == "oversized_message"
+    assert by_offset[0]["raw_payload"] == big[:100].decode()
+    assert by_offset[0]["payload_bytes"] == len(big)
+    assert by_offset[0]["payload_sha256"] == hashlib.sha256(big).hexdigest()
+    assert len(by_offset[1]["raw_payload"]) == 100 and by_offset[1]["payload_bytes"] == 400
+    assert by_offset[2]["reason"] == "invalid_json" and len(by_offset[2]["raw_payload"]) == 100
+
+
+def test_the_future_bound_is_the_kafka_timestamp_plus_the_tolerance(frame) -> None:
+    # kafka_frame stamps offset n at 18:00:00 + n seconds.
+    stamps = ["2025-08-19T18:05:00Z", "2025-08-19T18:05:02Z", "2025-08-19T20:04:00+02:00"]
+    rows = checked_rows(frame([{**event(), "timestamp": s} for s in stamps]))
+    assert rows["reason"].to_pylist() == [None, "timestamp_in_future", None]
 
 
 def test_rejections_keep_payload_and_position(frame) -> None:
