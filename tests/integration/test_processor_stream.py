@@ -259,3 +259,61 @@ def test_a_postgresql_restart_mid_run_loses_nothing(
     out = finish(process)
     assert "retrying" in out
     assert differences(pg_schema, ledger) == []
+
+
+TABLES = {
+    "raw_events": "SELECT event_id, is_late FROM raw_events ORDER BY 1",
+    "rejected_events": "SELECT kafka_partition, kafka_offset, reason FROM rejected_events ORDER BY 1, 2",
+    "user_sessions": "SELECT session_id, events, orders, revenue, session_start, session_end"
+    " FROM user_sessions ORDER BY 1",
+    "hourly_metrics": "SELECT window_start, events, orders, revenue, unique_users,"
+    " unique_sessions FROM hourly_metrics ORDER BY 1",
+    "product_metrics": "SELECT window_start, product_id, views, units_sold, revenue"
+    " FROM product_metrics ORDER BY 1, 2",
+}
+
+
+def tables(dsn: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """The analytics tables' contents that must not depend on batch boundaries."""
+    with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
+        return {name: conn.execute(query).fetchall() for name, query in TABLES.items()}
+
+
+def test_the_same_topic_gives_the_same_tables_in_one_batch_or_in_many(
+    services: Services, kafka_topic: str, tmp_path: Path
+) -> None:
+    from infra.postgres import PostgresNative
+
+    ledger = tmp_path / "ledger.json"
+    # 2 events/s over 3 partitions, events up to 20 minutes late, the 10-minute bound: whether
+    # an event is late must depend on the topic alone (per partition, in offset order), never
+    # on how the partitions' offsets fell into batches.
+    faults = ("--late", "0.05", "--max-lateness", "20m", "--malformed", "0.01")
+    produce(services, kafka_topic, ledger, 12_000, 20251202, "2", *faults)
+    results = []
+    for name, per_trigger in (("one", "0"), ("many", "700")):
+        schema = f"test_batches_{name}_{kafka_topic.rsplit('.', 1)[-1]}"
+        PostgresNative(services.settings).apply_schema(schema=schema, scratch=True)
+        try:
+            process = start_processor(
+                services,
+                kafka_topic,
+                schema,
+                tmp_path / f"ckpt-{name}",
+                "--available-now",
+                PROCESSOR_MAX_OFFSETS_PER_TRIGGER=per_trigger,
+                PROCESSOR_MAX_LATENESS="10m",
+            )
+            finish(process)
+            batches = scalar(services.pg_dsn, schema, "SELECT count(*) FROM pipeline_batches")
+            results.append((batches, tables(services.pg_dsn, schema)))
+            assert differences(schema, ledger) == []
+        finally:
+            with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    (one_batches, one), (many_batches, many) = results
+    assert one_batches == 1 and many_batches >= 10
+    late = sum(1 for _, is_late in one["raw_events"] if is_late)
+    assert late > 0  # the bound is tighter than the producer's lateness: some are late
+    for name in TABLES:
+        assert one[name] == many[name], name
