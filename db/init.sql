@@ -200,6 +200,10 @@ CREATE TABLE IF NOT EXISTS data_gaps (
     detected_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- The end offset of every partition a batch covered ({"0": 1200, "1": 980}, Spark's offset
+-- log): a batch id seen again with other offsets is new data, never skipped.
+ALTER TABLE pipeline_batches ADD COLUMN IF NOT EXISTS end_offsets jsonb;
+
 -- Internal helper tables of the processor (not for dashboards): the exact sets behind the
 -- distinct counts, so each micro-batch adds only ids never seen before for that hour or session.
 -- hourly_metrics.unique_users / unique_sessions / orders = rows per window_start in

@@ -9,6 +9,8 @@ happens in the batch's PostgreSQL transaction (processor/sink.py). One log line 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -85,6 +87,8 @@ class MicroBatchHandler:
     rules: ParseRules = field(default_factory=ParseRules)
     # Kafka's id of the topic now, asked once per batch (a recreated topic gets a new one).
     topic_id: Callable[[], str | None] = lambda: None
+    # The end offsets of a batch as Spark's offset log plans them (processor/checkpoint.py).
+    end_offsets: Callable[[int], dict[str, int] | None] = lambda batch_id: None
     totals: RunTotals = field(default_factory=RunTotals)
     busy: threading.Event = field(default_factory=threading.Event)
     _query_id: str | None = None
@@ -112,10 +116,24 @@ class MicroBatchHandler:
     def _handle(self, messages: DataFrame, batch_id: int) -> None:
         started_at, started_clock = datetime.now(UTC), time.monotonic()
         query_name = self.query_name
-        if self.sink.batch_done(query_name, batch_id):
+        planned = self.end_offsets(batch_id)
+        recorded, committed = self.sink.committed_offsets(query_name, batch_id)
+        if recorded and (committed is None or planned is None or committed == planned):
             log.info("batch %d: already committed, skipped", batch_id)
             self.totals.skipped += 1
             return
+        if recorded:
+            # The same id for other offsets: a checkpoint restored from a backup, or one whose
+            # offsets/ and commits/ were removed. Never skip unseen data: process it (stored
+            # events count as duplicates) under a ledger key of its own.
+            log.warning(
+                "batch %d was committed for offsets %s and is now planned for %s (a restored "
+                "or edited checkpoint); processing it as new data",
+                batch_id,
+                committed,
+                planned,
+            )
+            query_name = f"{query_name}~{_digest(planned)}"
         batch = BatchInput(
             query_name=query_name,
             batch_id=batch_id,
@@ -124,6 +142,7 @@ class MicroBatchHandler:
             chunks=Chunks(arrow_stream(parse_messages(messages, self.rules))),
             topic=self.topic,
             topic_id=self.topic_id(),
+            end_offsets=planned,
         )
         try:
             result = self.sink.write_batch(batch)
@@ -132,6 +151,10 @@ class MicroBatchHandler:
         if result.input_rows:
             self.totals.add(result)
             _log_batch(batch_id, result)
+
+
+def _digest(offsets: object) -> str:
+    return hashlib.sha256(json.dumps(offsets, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _log_batch(batch_id: int, result: BatchResult) -> None:

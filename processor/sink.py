@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg.types.json import Jsonb
 
 from processor.encode import copy_arrow, exclude_ids, prepare_events
 from processor.lateness import Gap, OffsetOrder, PartitionState, event_micros
@@ -88,6 +89,7 @@ class BatchInput:
     chunks: Chunks
     topic: str = ""
     topic_id: str | None = None  # Kafka's id of the topic now (None: not known)
+    end_offsets: dict[str, int] | None = None  # from Spark's offset log (None: not known)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,16 @@ class PostgresSink:
         def work(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(load_sql("merge", "batch_done"), params).fetchone()
             return bool(row and row[0])
+
+        return self._retrying(f"checking batch {batch_id}", work)
+
+    def committed_offsets(self, query_name: str, batch_id: int) -> tuple[bool, Any]:
+        """(recorded, its end offsets or None) for this batch in pipeline_batches."""
+        params = {"query_name": query_name, "batch_id": batch_id}
+
+        def work(conn: psycopg.Connection[Any]) -> tuple[bool, Any]:
+            row = conn.execute(load_sql("merge", "batch_offsets"), params).fetchone()
+            return (row is not None, row[0] if row else None)
 
         return self._retrying(f"checking batch {batch_id}", work)
 
@@ -424,6 +436,7 @@ def _write(
                 "max_event_time": max_event_time,
                 "started_at": batch.started_at,
                 "duration_ms": duration_ms,
+                "end_offsets": None if batch.end_offsets is None else Jsonb(batch.end_offsets),
             },
         )
         newest = cur.execute(load_sql("merge", "newest_event_time")).fetchone()

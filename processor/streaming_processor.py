@@ -8,6 +8,7 @@ flags override a few for tests and benchmarks. SIGTERM or Ctrl-C stops after the
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -21,6 +22,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from infra.env import ConfigError, load_env
 from processor.batch import MicroBatchHandler
+from processor.checkpoint import batch_end_offsets
 from processor.parse import ParseRules
 from processor.settings import ProcessorError, ProcessorSettings
 from processor.sink import PostgresSink, SinkRules
@@ -163,7 +165,11 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
         payload_prefix_bytes=settings.reject_payload_bytes,
     )
     handler = MicroBatchHandler(
-        sink, settings.kafka_topic, rules, TopicIds(settings.kafka_bootstrap, settings.kafka_topic)
+        sink,
+        settings.kafka_topic,
+        rules,
+        TopicIds(settings.kafka_bootstrap, settings.kafka_topic),
+        functools.partial(batch_end_offsets, settings.checkpoint_dir, topic=settings.kafka_topic),
     )
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop)

@@ -98,3 +98,24 @@ def test_a_gap_is_recorded_and_skipped_with_continue(spark, pg_schema) -> None:
         assert h.differences() == []
     finally:
         h.close()
+
+
+def test_a_batch_id_seen_before_with_other_offsets_is_processed_not_skipped(
+    harness: Harness,
+) -> None:
+    planned = {0: {"0": 2}}
+    harness.handler.end_offsets = lambda batch_id: planned.get(batch_id)
+    harness.run([event(), event()], batch_id=0, first_offset=0)
+    # A checkpoint whose offsets/ and commits/ were removed plans batch 0 again, for offsets 2-3.
+    planned[0] = {"0": 4}
+    harness.run([event(), event()], batch_id=0, first_offset=2)
+    assert len(harness.table("raw_events", "event_id", "event_id")) == 4
+    # The same batch replayed after a crash (same offsets) is skipped as before.
+    harness.run([event(), event()], batch_id=0, first_offset=2)
+    assert len(harness.table("raw_events", "event_id", "event_id")) == 4
+    ledger = harness.table("pipeline_batches", "committed_at", "input_rows, end_offsets")
+    assert ledger == [
+        {"input_rows": 2, "end_offsets": {"0": 2}},
+        {"input_rows": 2, "end_offsets": {"0": 4}},
+    ]
+    assert harness.differences() == []
