@@ -29,6 +29,10 @@ DASHBOARD_METRICS: dict[str, str] = {
         "messages already stored: a valid event whose event_id was seen before, or a rejection "
         "whose Kafka position was"
     ),
+    "data_gaps_total": (
+        "gaps the processor found: offsets never read (aged out of retention) or a topic "
+        "recreated (data_gaps rows)"
+    ),
     "newest_event_epoch": "the newest event time committed, as Unix seconds",
     "processing_lag_seconds": (
         "commit time of the latest batch minus the newest Kafka timestamp in it: how old the "

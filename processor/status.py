@@ -37,6 +37,7 @@ KPIS: dict[str, tuple[str, str]] = {
     "rejected_events_total": ("Rejected events, total", "int"),
     "late_events_total": ("Late events, total", "int"),
     "duplicate_events_total": ("Duplicate events, total", "int"),
+    "data_gaps_total": ("Data gaps (never read), total", "int"),
     "processing_lag_seconds": ("Processing lag", "sec"),
     "batch_duration_ms": ("Last batch duration", "ms"),
     "batch_input_rows": ("Last batch input rows", "int"),

@@ -54,6 +54,7 @@ LATERAL (VALUES
     ('rejected_events_total', coalesce(totals.rejected, 0)::double precision),
     ('late_events_total', coalesce(totals.late, 0)::double precision),
     ('duplicate_events_total', coalesce(totals.duplicates, 0)::double precision),
+    ('data_gaps_total', (SELECT count(*) FROM data_gaps)::double precision),
     ('newest_event_epoch', extract(epoch FROM %(t)s::timestamptz)::double precision),
     ('processing_lag_seconds',
         extract(epoch FROM clock_timestamp() - %(max_kafka_timestamp)s::timestamptz)

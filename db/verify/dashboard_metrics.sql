@@ -47,6 +47,7 @@ expected AS (
         ('events_total', (SELECT count(*) FROM raw_events)::double precision),
         ('rejected_events_total', (SELECT count(*) FROM rejected_events)::double precision),
         ('late_events_total', (SELECT count(*) FROM raw_events WHERE is_late)::double precision),
+        ('data_gaps_total', (SELECT count(*) FROM data_gaps)::double precision),
         ('newest_event_epoch', extract(epoch FROM newest.t)::double precision)
     ) AS m (metric_name, metric_value)
     WHERE newest.t IS NOT NULL

@@ -75,6 +75,7 @@ EXPECTED_KPIS = {
     "avg_order_value_1h": 25.5,
     "events_total": 8.0,
     "rejected_events_total": 0.0,
+    "data_gaps_total": 0.0,
     "late_events_total": 0.0,
     "duplicate_events_total": 0.0,
     "newest_event_epoch": at(15, 11).timestamp(),

@@ -71,9 +71,9 @@ def test_oversized_messages_are_stored_as_prefix_size_and_hash(harness: Harness)
     rejected = harness.table(
         "rejected_events", "kafka_offset", "reason, length(raw_payload) AS kept, payload_bytes"
     )
-    assert rejected == [
-        {"reason": "oversized_message", "kept": 4096, "payload_bytes": len(big)}
-    ] * 5
+    assert (
+        rejected == [{"reason": "oversized_message", "kept": 4096, "payload_bytes": len(big)}] * 5
+    )
     assert len(harness.table("raw_events", "event_id", "event_id")) == 1
 
 
@@ -95,6 +95,10 @@ def test_a_gap_is_recorded_and_skipped_with_continue(spark, pg_schema) -> None:
             {"kind": "offsets_skipped", "kafka_partition": 0, "first_missing": 2, "next_seen": 4}
         ]
         assert len(h.table("raw_events", "event_id", "event_id")) == 3
+        shown = h.rows(
+            "SELECT metric_value FROM dashboard_metrics WHERE metric_name = %s", ["data_gaps_total"]
+        )
+        assert shown == [{"metric_value": 1.0}]
         assert h.differences() == []
     finally:
         h.close()

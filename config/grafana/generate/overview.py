@@ -266,6 +266,15 @@ def pipeline_health() -> list[Panel]:
         kpi("rejected_events_total", "Rejected", "Invalid messages, all time.", "short", 0, SMALL),
         kpi("late_events_total", "Late events", "Beyond the lateness bound.", "short", 0, SMALL),
         kpi("duplicate_events_total", "Duplicates", "Repeated event ids.", "short", 0, SMALL),
+        kpi(
+            "data_gaps_total",
+            "Data gaps",
+            "Messages never read: offsets aged out of retention, or a recreated topic "
+            "(analytics.data_gaps).",
+            "short",
+            0,
+            SMALL,
+        ),
         stat(
             "KPIs updated",
             "When the processor last wrote dashboard_metrics.",
