@@ -14,8 +14,17 @@ from collections.abc import Iterable
 
 from producer.behavior import Event
 from producer.config import FaultSettings
+from producer.firsts import FirstFlags, Held
 from producer.ids import IdSpace
-from producer.models import DUPLICATE, LATE, MALFORMED, MALFORMED_KINDS, TYPE_MASK
+from producer.models import (
+    DUPLICATE,
+    LATE,
+    MALFORMED,
+    MALFORMED_KINDS,
+    PURCHASE,
+    SESSION_FIRST,
+    TYPE_MASK,
+)
 
 UNKNOWN_TYPES = ("wishlist_add", "product_share", "refund_requested")
 DROPPABLE = ("user_id", "session_id", "timestamp", "event_type", "page_url")
@@ -28,44 +37,73 @@ class FaultInjector:
         self._s = settings
         self._rng = random.Random(f"{seed}:faults")
         self._ids = IdSpace(self._rng)  # malformed copies get ids no valid event has
-        self._held: list[tuple[int, int, Event]] = []  # (release_ms, order, message)
+        # (release_ms, order, message, first-flags it still holds or None)
+        self._held: list[tuple[int, int, Event, Held | None]] = []
         self._order = 0
+        self._firsts = FirstFlags()
 
     @property
     def holding(self) -> int:
         """Messages held back (late events and pending duplicates)."""
         return len(self._held)
 
-    def _hold(self, release_ms: int, message: Event) -> None:
+    def _hold(self, release_ms: int, message: Event, firsts: Held | None) -> None:
         self._order += 1
-        heapq.heappush(self._held, (release_ms, self._order, message))
+        heapq.heappush(self._held, (release_ms, self._order, message, firsts))
 
     def apply(self, batch: Iterable[Event]) -> list[Event]:
-        """Messages to send for these valid events, releasing held ones when their time comes."""
+        """Messages to send for these valid events, releasing held ones when their time comes.
+
+        The output depends only on the sequence of events, not on how it is cut into batches,
+        so the run loop can pass events in just before it sends them. A duplicate is never
+        released before its original, and first-flags stay on the first message out (see
+        producer.firsts), so every prefix of the output counts exactly.
+        """
         s, rand, held = self._s, self._rng.random, self._held
         late_ms = max(1, int(s.max_lateness_s * 1000))
         min_late_ms = min(1000, late_ms)
         dup_ms = max(1, int(s.duplicate_delay_s * 1000))
+        firsts = self._firsts
+        f_out, f_sessions, f_users, f_orders = firsts.out, *firsts.pending()
         out: list[Event] = []
         for event in batch:
             t = event[0]
             while held and held[0][0] <= t:
-                out.append(heapq.heappop(held)[2])
+                _, _, m, own = heapq.heappop(held)
+                # Only while first-flags are held can a message take one (cheap test first).
+                if own is not None or (
+                    (f_sessions or f_users or f_orders)
+                    and (
+                        m[3] in f_sessions
+                        or (f_users and m[1] & SESSION_FIRST)
+                        or (f_orders and m[1] & TYPE_MASK == PURCHASE)
+                    )
+                ):
+                    m = f_out(m, own)
+                out.append(m)
             if s.late and rand() < s.late:
-                delay = min_late_ms + int(rand() * (late_ms - min_late_ms))
-                self._hold(t + delay, (t, event[1] | LATE, event[2], event[3], event[4]))
+                release = t + min_late_ms + int(rand() * (late_ms - min_late_ms))
+                late = (t, event[1] | LATE, event[2], event[3], event[4])
+                self._hold(release, late, firsts.hold(late))
             else:
+                release = t
+                if (f_sessions or f_users or f_orders) and (
+                    event[3] in f_sessions
+                    or (f_users and event[1] & SESSION_FIRST)
+                    or (f_orders and event[1] & TYPE_MASK == PURCHASE)
+                ):
+                    event = f_out(event, None)
                 out.append(event)
             if s.duplicates and rand() < s.duplicates:
                 copy = (t, DUPLICATE | (event[1] & TYPE_MASK), event[2], event[3], 0)
-                self._hold(t + int(rand() * dup_ms), copy)
+                self._hold(max(release, t + int(rand() * dup_ms)), copy, None)
             if s.malformed and rand() < s.malformed:
                 out.append(self.malformed(event))
         return out
 
     def drain(self) -> list[Event]:
         """Everything still held, in release order (call at the end of a run)."""
-        out = [item[2] for item in sorted(self._held)]
+        out = [self._firsts.out(m, own) for _, _, m, own in sorted(self._held)]
         self._held.clear()
         return out
 

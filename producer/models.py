@@ -129,3 +129,19 @@ def validate_event(event: Any) -> str | None:
     ):
         return "bad_type:order_id"
     return None
+
+
+_USER_ID = '"user_id":"'
+_ORDER_ID = '"order_id":"'
+
+
+def user_id_of(text: str) -> str:
+    """The user_id of a serialised valid event, without parsing it."""
+    at = text.index(_USER_ID) + len(_USER_ID)
+    return text[at : at + 36]
+
+
+def order_id_of(text: str) -> str | None:
+    """The order_id of a serialised event (None when it has none), without parsing it."""
+    at = text.find(_ORDER_ID)
+    return None if at < 0 else text[at + len(_ORDER_ID) : at + len(_ORDER_ID) + 36]

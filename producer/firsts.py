@@ -1,0 +1,109 @@
+"""Keeps the flag that counts a session, user or order on the first of its messages sent.
+
+The ledger counts sessions, users and orders by a flag on one event of each (the first one
+generated). When the fault injector holds that event back as late, other events of the same
+session, user or order go out before it; a run cut short in between (a stop, a closed pipe,
+Kafka confirming a prefix of a partition) would then count them without the flag. So while a
+flagged event is held, the flag moves to whichever event of its session (user, order) goes out
+first, and the held event loses it. Any prefix of the sent stream then counts exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from producer.behavior import Event
+from producer.models import (
+    DUPLICATE,
+    MALFORMED,
+    ORDER_FIRST,
+    PURCHASE,
+    SESSION_FIRST,
+    TYPE_MASK,
+    USER_FIRST,
+    order_id_of,
+    user_id_of,
+)
+
+FIRSTS = SESSION_FIRST | USER_FIRST | ORDER_FIRST
+
+
+@dataclass(slots=True)
+class Held:
+    """The flags a held event still carries, and the ids they count."""
+
+    flags: int
+    session: str
+    user: str | None
+    order: str | None
+
+
+class FirstFlags:
+    """Which held events carry first-flags, by session, user and order id."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Held] = {}
+        self.users: dict[str, Held] = {}
+        self.orders: dict[str, Held] = {}
+
+    def pending(self) -> tuple[dict[str, Held], dict[str, Held], dict[str, Held]]:
+        """The held first-flags by session, user and order id (empty dicts: nothing to move)."""
+        return self.sessions, self.users, self.orders
+
+    def hold(self, event: Event) -> Held | None:
+        """Note a flagged event that is being held back; None when it carries no first-flag."""
+        flags = event[1] & FIRSTS
+        if not flags or event[1] & (DUPLICATE | MALFORMED):
+            return None
+        held = Held(
+            flags,
+            event[3],
+            user_id_of(event[2]) if flags & USER_FIRST else None,
+            order_id_of(event[2]) if flags & ORDER_FIRST else None,
+        )
+        if flags & SESSION_FIRST:
+            self.sessions[held.session] = held
+        if held.user is not None:
+            self.users[held.user] = held
+        if held.order is not None:
+            self.orders[held.order] = held
+        return held
+
+    def out(self, event: Event, own: Held | None) -> Event:
+        """The event as it goes out: with the flags it still holds (`own`, when it was held)
+        and those of held events of its session, user or order that it now goes out before."""
+        code = event[1]
+        if code & (DUPLICATE | MALFORMED):
+            return event
+        if own is not None:
+            code = code & ~FIRSTS | own.flags
+            self._forget(own)
+        session = self.sessions.get(event[3])
+        if session is not None:  # goes out before its session's first event
+            code |= self._take(session, SESSION_FIRST | USER_FIRST)
+        if self.orders and code & TYPE_MASK == PURCHASE and not code & ORDER_FIRST:
+            order = self.orders.get(order_id_of(event[2]) or "")
+            if order is not None:
+                code |= self._take(order, ORDER_FIRST)
+        if self.users and code & SESSION_FIRST and not code & USER_FIRST:
+            user = self.users.get(user_id_of(event[2]))
+            if user is not None:  # opens a later session of a user whose first is held
+                code |= self._take(user, USER_FIRST)
+        return event if code == event[1] else (event[0], code, event[2], event[3], event[4])
+
+    def _take(self, held: Held, flags: int) -> int:
+        taken = held.flags & flags
+        held.flags &= ~taken
+        if taken & SESSION_FIRST:
+            del self.sessions[held.session]
+        if taken & USER_FIRST and held.user is not None:
+            del self.users[held.user]
+        if taken & ORDER_FIRST and held.order is not None:
+            del self.orders[held.order]
+        return taken
+
+    def _forget(self, held: Held) -> None:
+        self._take(held, held.flags)
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.users or self.orders)
