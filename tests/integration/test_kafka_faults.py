@@ -1,0 +1,102 @@
+"""The processor against faults of Kafka itself: a broker restart and a recreated topic.
+
+A broker restart would disturb every other test, so this module runs a private broker of its
+own (the same jars and scripts as the shared one, on free loopback ports, data in tmp).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.kafka import KafkaNative
+from tests.conftest import Services
+from tests.integration.test_processor_stream import (
+    differences,
+    finish,
+    produce_backfill,
+    scalar,
+    start_processor,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+DOWN_SECONDS = 75  # above the Kafka clients' 60 s default API timeout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_kafka(services: Services, tmp_path: Path) -> Iterator[tuple[Services, KafkaNative]]:
+    """A broker of this test's own, started like the shared one; stopped afterwards."""
+    port, controller = free_port(), free_port()
+    local = tmp_path / "local"
+    (local / "kafka").mkdir(parents=True)
+    (local / "kafka" / "libs").symlink_to(services.settings.local / "kafka" / "libs")
+    settings = dataclasses.replace(
+        services.settings,
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        kafka_port=port,
+        kafka_controller_port=controller,
+        kafka_heap="256m",
+        local=local,
+    )
+    broker = KafkaNative(settings)
+    broker.start()
+    try:
+        yield (
+            dataclasses.replace(services, settings=settings, bootstrap=settings.kafka_bootstrap),
+            broker,
+        )
+    finally:
+        broker.stop()
+
+
+def count(services: Services, schema: str) -> int:
+    return scalar(services.pg_dsn, schema, "SELECT count(*) FROM raw_events")
+
+
+def test_a_broker_restart_mid_stream_loses_nothing_and_doubles_nothing(
+    private_kafka: tuple[Services, KafkaNative], pg_schema: str, tmp_path: Path
+) -> None:
+    services, broker = private_kafka
+    topic = "faults.restart"
+    broker.ensure_topic(topic, 3)
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    produce_backfill(services, topic, first, 3_000, 101)
+    process = start_processor(
+        services, topic, pg_schema, tmp_path / "ckpt", PROCESSOR_TRIGGER_SECONDS="1"
+    )
+    try:
+        wait_for(lambda: count(services, pg_schema) >= 2_900, 240, "the first events")
+        broker.stop()
+        time.sleep(DOWN_SECONDS)  # long enough for every Kafka client timeout in the processor
+        assert process.poll() is None, "the processor exited while the broker was down"
+        broker.start()
+        produce_backfill(services, topic, second, 3_000, 102)
+        wait_for(lambda: count(services, pg_schema) >= 5_800, 300, "the events sent after")
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    out = finish(process, timeout=120)
+    assert "batches committed" in out
+    assert differences(pg_schema) == []
+    # Both runs' unique events, each exactly once (the ledgers are checked one by one).
+    stored = count(services, pg_schema)
+    assert stored == sum(unique_events(p) for p in (first, second))
+
+
+def unique_events(ledger: Path) -> int:
+    """Events the producer delivered, each once (the ledger's total by type)."""
+    return int(json.loads(ledger.read_text())["events"]["total"])
