@@ -21,7 +21,7 @@ from operator import itemgetter
 from producer.behavior import Event, SessionModel
 from producer.catalog import Catalog
 from producer.config import BehaviorSettings, TrafficSettings
-from producer.models import SESSION_FIRST, USER_FIRST
+from producer.models import SESSION_FIRST, USER_FIRST, user_id_of
 from producer.traffic import MINUTE_MS, TrafficShape
 from producer.users import UserPool
 
@@ -30,7 +30,6 @@ PRIOR_SESSION_EVENTS = 5.0  # first guess of events per session, refined as sess
 PRIOR_WEIGHT = 200
 
 _time = itemgetter(0)
-_USER_ID = '"user_id":"'
 
 
 class Simulator:
@@ -86,7 +85,11 @@ class Simulator:
         return starts, arrival
 
     def windows(self) -> Iterator[list[Event]]:
-        """Yield time-ordered lists of events until the end time or the event limit."""
+        """Yield time-ordered lists of events until the end time or the event limit.
+
+        During a warm start the first lists are empty: one per simulated window, so a caller
+        can stop between them.
+        """
         w, end, limit, start = self._window_ms, self.end_ms, self.max_events, self.start_ms
         if limit == 0 or (end is not None and end <= start):
             return
@@ -115,6 +118,7 @@ class Simulator:
                     pending = self._carry_over(pending)
                 if stop_at == win_end:
                     k += 1
+                yield []  # nothing to send yet; lets the run loop notice a stop
                 continue
             batch = pending[:cut]
             del pending[:cut]
@@ -145,7 +149,7 @@ class Simulator:
             if sid not in sessions:
                 sessions.add(sid)
                 code |= SESSION_FIRST
-                self._watch.add(_user_id(text))
+                self._watch.add(user_id_of(text))
             out.append((t, code, text, sid, cents))
         for user in self.users.slots:
             user.sessions = 1 if user.user_id in self._watch else 0
@@ -155,7 +159,7 @@ class Simulator:
         """Put USER_FIRST on the first yielded event of each watched user."""
         watch = self._watch
         for i, (t, code, text, sid, cents) in enumerate(batch):
-            if code & SESSION_FIRST and (uid := _user_id(text)) in watch:
+            if code & SESSION_FIRST and (uid := user_id_of(text)) in watch:
                 watch.discard(uid)
                 batch[i] = (t, code | USER_FIRST, text, sid, cents)
                 if not watch:
@@ -178,8 +182,3 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _user_id(text: str) -> str:
-    at = text.index(_USER_ID) + len(_USER_ID)
-    return text[at : at + 36]

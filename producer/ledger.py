@@ -1,8 +1,11 @@
-"""The ledger: what a run sent and what the sink confirmed, written as one JSON file.
+"""The ledger: what a run delivered, written as one JSON file.
 
 Counts come from the codes tagged on each message (no parsing), so they are exact: valid
 unique events by type, sessions, users, orders, revenue in cents, and every injected fault.
-A downstream verifier compares these with what it stored.
+They count messages that got out (confirmed by Kafka, or written whole to the file or pipe):
+handed over minus what the sink lost. Sessions, users and orders are counted by a flag on the
+first message of each that goes out (see producer.firsts), so any prefix of the stream counts
+exactly. A downstream verifier compares these with what it stored.
 """
 
 from __future__ import annotations
@@ -33,17 +36,41 @@ _cents = itemgetter(4)
 
 @dataclass
 class Tally:
-    """Running counts of sent messages by code, plus revenue of valid purchase lines."""
+    """Counts of messages by code, plus revenue of valid purchase lines.
+
+    The run loop keeps one of what it handed to the sink; a sink keeps one of what it took but
+    could not deliver (`lost`). The ledger is the difference: what got out.
+    """
 
     codes: Counter[int] = field(default_factory=Counter)
     revenue_cents: int = 0
     messages: int = 0
+    # Users counted other than by their flagged message: a Kafka sink that lost a user's first
+    # message but delivered a later session of that user counts -1 here (see kafka_sink).
+    users_adjust: int = 0
 
     def add(self, batch: list[Event]) -> None:
-        """Count a batch of messages handed to the sink."""
+        """Count a batch of messages."""
         self.codes.update(map(_code, batch))  # Counter's C loop: cheap per message
         self.revenue_cents += sum(map(_cents, batch))
         self.messages += len(batch)
+
+    def add_one(self, code: int, cents: int) -> None:
+        """Count one message by its code and revenue."""
+        self.codes[code] += 1
+        self.revenue_cents += cents
+        self.messages += 1
+
+    def minus(self, other: Tally) -> Tally:
+        """What this tally counts and `other` does not (other must be a part of this one)."""
+        codes = Counter(self.codes)
+        codes.subtract(other.codes)
+        return Tally(
+            codes=+codes,
+            revenue_cents=self.revenue_cents - other.revenue_cents,
+            messages=self.messages - other.messages,
+            users_adjust=self.users_adjust - other.users_adjust,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Counts by meaning: events by type, sessions, orders, revenue and faults."""
@@ -66,7 +93,7 @@ class Tally:
         return {
             "events": {**by_type, "total": valid},
             "sessions": sessions,
-            "users": users,
+            "users": users + self.users_adjust,
             "orders": orders,
             "revenue": f"{self.revenue_cents // 100}.{self.revenue_cents % 100:02d}",
             "revenue_cents": self.revenue_cents,
@@ -79,6 +106,49 @@ class Tally:
             },
             "messages_sent": self.messages,
         }
+
+
+class UserWitness:
+    """Users whose counted (first) message is unconfirmed, and whether they got through anyway.
+
+    The ledger counts a user by the flag on the user's first message. Kafka can lose that
+    message yet deliver a later session of the same user (another partition): the user did
+    get through. Only users whose first message is still unconfirmed are watched, so this
+    stays as small as what is in flight.
+    """
+
+    def __init__(self) -> None:
+        self._unconfirmed: set[str] = set()
+        self._seen_again: set[str] = set()
+        self._lost: set[str] = set()
+
+    def first_sent(self, user: str) -> None:
+        """The user's first message was handed to Kafka."""
+        self._unconfirmed.add(user)
+
+    def watches(self, user: str) -> bool:
+        """True while the user's first message is unconfirmed (or was lost)."""
+        return user in self._unconfirmed
+
+    def first_delivered(self, user: str) -> None:
+        """The user's first message was confirmed: the user is counted, nothing to watch."""
+        self._unconfirmed.discard(user)
+        self._seen_again.discard(user)
+
+    def first_lost(self, user: str) -> None:
+        """The user's first message will never be confirmed."""
+        self._lost.add(user)
+
+    def again_delivered(self, user: str) -> None:
+        """A later session's first message of a watched user was confirmed."""
+        self._seen_again.add(user)
+
+    def __bool__(self) -> bool:
+        return bool(self._unconfirmed)
+
+    def restored(self) -> int:
+        """Users whose first message was lost but who were delivered through another session."""
+        return len(self._lost & self._seen_again)
 
 
 def write_ledger(path: Path, record: dict[str, Any]) -> Path:

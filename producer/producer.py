@@ -6,9 +6,11 @@ config file < flags, runs simulator -> faults -> sink, and writes the JSON ledge
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
+import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from random import SystemRandom
@@ -21,16 +23,41 @@ from producer.clock import Clock, WallClock, format_ms
 from producer.config import Settings
 from producer.data_generator import Simulator
 from producer.faults import FaultInjector
+from producer.kafka_sink import KafkaSink
 from producer.ledger import write_ledger
-from producer.publish import KafkaSink, PublishError, open_sink
+from producer.publish import PublishError, open_sink
 from producer.run import Runner, RunResult, result_record
+from producer.stopping import StopControl, handle_signals
 
 WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation before the first send
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_UNDELIVERED = 0, 1, 2, 3
 
 
 def report(line: str) -> None:
-    """Progress and notices go to stderr, so stdout can carry events."""
-    print(f"[producer] {line}", file=sys.stderr, flush=True)
+    """Progress and notices go to stderr, so stdout can carry events.
+
+    Written straight to the descriptor: stderr may share a pipe with stdout that the lines
+    sink made non-blocking, and a closed stderr must not end the run.
+    """
+    text = f"[producer] {line}\n"
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test harness, or closed
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        return
+    data = memoryview(text.encode())
+    for _ in range(50):  # a full pipe gets up to ~1 s
+        try:
+            data = data[os.write(fd, data) :]
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        except OSError:
+            return
+        if not data:
+            return
 
 
 def ledger_path(settings: Settings, started: datetime) -> Path:
@@ -53,8 +80,11 @@ def warm_up_ms(settings: Settings) -> int:
     return int(min(settings.run.warm_up_s, bound_s) * 1000)
 
 
-def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, dict[str, Any]]:
+def produce(
+    settings: Settings, clock: Clock, now_ms: int, stop: StopControl | None = None
+) -> tuple[RunResult, dict[str, Any]]:
     """Run once with these settings; return the result and the ledger record."""
+    stop = stop or StopControl(clock, settings.run.stop_timeout_s)
     start_ms, end_ms = time_range(settings, now_ms)
     started = datetime.now(UTC)
     warm_ms = warm_up_ms(settings)
@@ -68,46 +98,35 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
         warm_ms,
     )
     faults = FaultInjector(settings.faults, settings.run.seed) if settings.faults.enabled else None
-    sink = open_sink(settings.output, report)
-    if isinstance(sink, KafkaSink) and (problem := sink.check()):
-        report(problem)
-    report(
-        f"{settings.run.mode} to {sink.name}: seed {settings.run.seed}, "
-        f"rate {settings.traffic.rate:g} events/s, from {format_ms(start_ms)}"
-        + (f" to {format_ms(end_ms)}" if end_ms else "")
-        + (f", {settings.run.events:,} events" if settings.run.events is not None else "")
-        + (
-            f", warm start (sessions of the {warm_ms / 60_000:g} min before under way)"
-            if warm_ms
-            else ""
-        )
-    )
-    runner = Runner(
-        sim,
-        sink,
-        clock,
-        report,
-        realtime=settings.run.mode == "realtime",
-        faults=faults,
-        duration_s=settings.run.duration_s,
-        progress_s=settings.run.progress_s,
-    )
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if runner.stop.is_set():
-            report(f"{signal.Signals(signum).name} again: giving up on unconfirmed messages")
-            runner.abort.set()
-            return
-        report(f"{signal.Signals(signum).name}: stopping, flushing what is in flight")
-        runner.stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sink = open_sink(settings.output, report, stop)
     try:
+        if isinstance(sink, KafkaSink) and (problem := sink.check()):
+            report(problem)
+        report(
+            f"{settings.run.mode} to {sink.name}: seed {settings.run.seed}, "
+            f"rate {settings.traffic.rate:g} events/s, from {format_ms(start_ms)}"
+            + (f" to {format_ms(end_ms)}" if end_ms else "")
+            + (f", {settings.run.events:,} events" if settings.run.events is not None else "")
+            + (
+                f", warm start (sessions of the {warm_ms / 60_000:g} min before under way)"
+                if warm_ms
+                else ""
+            )
+        )
+        runner = Runner(
+            sim,
+            sink,
+            clock,
+            report,
+            realtime=settings.run.mode == "realtime",
+            faults=faults,
+            duration_s=settings.run.duration_s,
+            progress_s=settings.run.progress_s,
+            stop=stop,
+        )
         result = runner.run()
     finally:
         sink.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     finished = datetime.now(UTC)
     record = {
         "ledger_version": 1,
@@ -121,6 +140,8 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
             "wall_seconds": round(result.wall_s, 3),
             "messages_per_second": round(result.rate, 1),
             "stopped_by": result.stopped_by,
+            "signal": result.signal,
+            "exit_code": exit_code(result),
             "first_event_time": format_ms(result.first_event_ms) if result.first_event_ms else None,
             "last_event_time": format_ms(result.last_event_ms) if result.last_event_ms else None,
         },
@@ -132,19 +153,58 @@ def produce(settings: Settings, clock: Clock, now_ms: int) -> tuple[RunResult, d
     return result, record
 
 
+def exit_code(result: RunResult) -> int:
+    """0 all delivered, 1 an error stopped the run, 3 messages were left unconfirmed."""
+    if result.errors:
+        return EXIT_ERROR
+    return EXIT_UNDELIVERED if result.undelivered else EXIT_OK
+
+
 def summary_lines(record: dict[str, Any]) -> list[str]:
     """The end-of-run summary, from the ledger record."""
     ev, faults, d, run = record["events"], record["faults"], record["delivery"], record["run"]
     return [
-        f"done ({run['stopped_by']}): {ev['total']:,} events (page_view {ev['page_view']:,}, "
-        f"add_to_cart {ev['add_to_cart']:,}, purchase {ev['purchase']:,}), "
+        f"done ({run['stopped_by']}): {ev['total']:,} events delivered (page_view "
+        f"{ev['page_view']:,}, add_to_cart {ev['add_to_cart']:,}, purchase {ev['purchase']:,}), "
         f"{record['sessions']:,} sessions, {record['orders']:,} orders, "
         f"revenue {record['revenue']}",
-        f"faults: {faults['duplicates']:,} duplicates, {faults['late']:,} late, "
-        f"{faults['malformed']:,} malformed; {record['messages_sent']:,} messages sent, "
-        f"{d['delivered']:,} delivered, {d['resent']:,} re-sent, {d['undelivered']:,} undelivered",
+        f"faults delivered: {faults['duplicates']:,} duplicates, {faults['late']:,} late, "
+        f"{faults['malformed']:,} malformed; {d['handed_over']:,} messages sent, "
+        f"{d['delivered']:,} delivered, {d['resent']:,} re-sent, {d['failed']:,} failed, "
+        f"{d['queued']:,} never confirmed",
         f"{run['wall_seconds']:,.1f} s at {run['messages_per_second']:,.0f} messages/s",
     ]
+
+
+WHY = {
+    "events": "finished (--events reached)",
+    "days": "finished (end of the simulated time)",
+    "duration": "finished (--duration reached)",
+    "output closed": "stopped: the reader closed the output",
+    "error": "failed",
+}
+MEANING = {
+    EXIT_OK: "everything sent was delivered",
+    EXIT_ERROR: "an error stopped the run",
+    EXIT_UNDELIVERED: "messages were left unconfirmed",
+}
+
+
+def verdict(record: dict[str, Any], path: Path | None) -> str:
+    """The one line that says what happened: why it ended, what got out, exit code, ledger."""
+    run, d = record["run"], record["delivery"]
+    why = WHY.get(run["stopped_by"]) or f"stopped by {run['signal'] or 'a stop request'}"
+    line = f"{why}: {d['delivered']:,} of {d['handed_over']:,} messages delivered"
+    if d["undelivered"]:
+        line += (
+            f", {d['failed']:,} failed, {d['queued']:,} never confirmed "
+            "(is Kafka running? ./start_infrastructure.sh; the ledger counts only what got out)"
+        )
+    if d["torn_bytes"]:
+        line += f", the last line was cut after {d['torn_bytes']:,} bytes"
+    code = run["exit_code"]
+    where = f"ledger: {path}" if path else "no ledger (see the error above)"
+    return f"{line}; exit {code} ({MEANING[code]}); {where}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,26 +216,58 @@ def main(argv: list[str] | None = None) -> int:
         settings = cli.build_settings(args, load_env(), seed, now_ms=int(clock.now() * 1000))
         if args.print_config:
             print(json.dumps(settings.to_dict(), indent=2))
-            return 0
+            return EXIT_OK
         if args.profile:
             from producer import profile
 
             return profile.print_profile(settings)
         started = datetime.now(UTC)
-        result, record = produce(settings, clock, int(clock.now() * 1000))
+        path = ledger_path(settings, started)
+        check_writable(path)
     except ConfigError as exc:
         report(f"configuration error: {exc}")
-        return 2
-    except PublishError as exc:
-        report(f"error: {exc}")
-        return 1
-    path = write_ledger(ledger_path(settings, started), record)
-    for line in summary_lines(record):
-        report(line)
-    report(f"ledger: {path}")
-    for error in result.errors:
-        report(f"error: {error}")
-    return 1 if result.errors or result.undelivered else 0
+        return EXIT_CONFIG
+    stop = StopControl(clock, settings.run.stop_timeout_s)
+    restore = handle_signals(stop, report)  # until the ledger is written: a stop never loses it
+    try:
+        try:
+            result, record = produce(settings, clock, int(clock.now() * 1000), stop)
+        except ConfigError as exc:
+            report(f"configuration error: {exc}")
+            return EXIT_CONFIG
+        except PublishError as exc:
+            report(f"error: {exc}")
+            return EXIT_ERROR
+        for line in summary_lines(record):
+            report(line)
+        for error in result.errors:
+            report(f"error: {error}")
+        try:
+            write_ledger(path, record)
+        except OSError as exc:
+            report(f"error: cannot write the ledger {path}: {exc.strerror or exc}")
+            report(verdict(record, None))
+            return EXIT_ERROR
+        report(verdict(record, path))
+        return int(record["run"]["exit_code"])
+    finally:
+        restore()
+
+
+def check_writable(path: Path) -> None:
+    """Fail at start, not after the run, when the ledger cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--ledger / PRODUCER_LEDGER_DIR: cannot create {path.parent} ({exc.strerror}); "
+            "for example --ledger /tmp/ledger.json"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(
+            f"--ledger / PRODUCER_LEDGER_DIR: {path.parent} is not writable; "
+            "for example --ledger /tmp/ledger.json"
+        )
 
 
 if __name__ == "__main__":

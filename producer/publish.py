@@ -1,54 +1,62 @@
-"""Sinks: where serialised events go. Kafka (confluent-kafka), a JSON-lines file, or stdout.
+"""Sinks: where serialised events go. Kafka (producer.kafka_sink), a JSON-lines file, or stdout.
 
-In: batches of `(event_ms, code, json_text, session_id, cents)`. The message key is the
-session id. Kafka delivery is acks=all and idempotent; failed deliveries are re-sent with the
-same bytes (same event_id), a full queue is waited out, and nothing is dropped.
+In: batches of `(event_ms, code, json_text, session_id, cents)`. A sink takes a prefix of each
+batch (all of it, unless a stop or a failure cuts it short) and says how much it took; what it
+took and could not deliver it counts in `lost`, by code, so the ledger counts what got out.
 """
 
 from __future__ import annotations
 
+import os
+import select
+import stat
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
-
-from confluent_kafka import KafkaError, KafkaException, Producer
+from typing import Protocol, TextIO
 
 from producer.behavior import Event
+from producer.clock import WallClock
 from producer.config import OutputSettings
+from producer.ledger import Tally
+from producer.stopping import StopControl
 
 Report = Callable[[str], None]
-
-KAFKA_DEFAULTS: dict[str, Any] = {
-    "acks": "all",
-    "enable.idempotence": True,
-    "compression.type": "lz4",
-    "linger.ms": 25,
-    "batch.size": 1_000_000,
-    "batch.num.messages": 10_000,
-    "queue.buffering.max.messages": 1_000_000,
-    "queue.buffering.max.kbytes": 1_048_576,
-    "message.timeout.ms": 600_000,  # librdkafka retries this long before reporting a failure
-    "retry.backoff.ms": 100,
-    "retry.backoff.max.ms": 2_000,
-    "socket.keepalive.enable": True,
-}
+Write = Callable[[int, memoryview], int]
 
 
 class PublishError(RuntimeError):
-    """The sink cannot go on (a fatal Kafka error, or the output was closed)."""
+    """The sink cannot go on (a fatal Kafka error, or the output failed).
+
+    `taken` is how many messages of the batch being sent got out before it failed.
+    """
+
+    def __init__(self, message: str, taken: int = 0) -> None:
+        super().__init__(message)
+        self.taken = taken
+
+
+class OutputClosed(PublishError):
+    """The reader closed the pipe (`| head -n 5`): a normal way for a run to end."""
 
 
 @dataclass
 class Delivery:
-    """What the sink has confirmed: every message is delivered, failed-and-resent or in flight."""
+    """What the sink did with what it took: each message ends delivered, failed or queued."""
 
-    sent: int = 0  # messages handed to the sink, counting re-sends
-    delivered: int = 0
-    failed: int = 0  # failed delivery reports (each one re-sent)
+    sent: int = 0  # messages taken from the run (a re-send is not counted again)
+    delivered: int = 0  # confirmed: a successful delivery report, or written whole
+    failed: int = 0  # failed for good: a failed delivery report when the run gave up
+    queued: int = 0  # never confirmed: still queued or in flight when the run gave up
+    failed_reports: int = 0  # every failed delivery report, re-sent ones included
     resent: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # taken, not yet confirmed or failed for good
+    torn_bytes: int = 0  # lines sinks: bytes of a last line that got out only in part
+
+    @property
+    def undelivered(self) -> int:
+        """Failed for good or never confirmed."""
+        return self.failed + self.queued
 
 
 class Sink(Protocol):
@@ -56,9 +64,13 @@ class Sink(Protocol):
 
     name: str
     stats: Delivery
+    lost: Tally  # what the sink took and could not deliver, by code
 
-    def send(self, batch: list[Event]) -> None:
-        """Hand over a batch of messages; blocks only while the sink has no room."""
+    def send(self, batch: list[Event]) -> int:
+        """Take a batch; return how many (a prefix) were taken: fewer only on a stop request.
+
+        Blocks only while the sink has no room. Raises PublishError (with `taken`) on failure.
+        """
         ...
 
     def poll(self) -> None:
@@ -66,7 +78,11 @@ class Sink(Protocol):
         ...
 
     def flush(self, timeout_s: float) -> int:
-        """Wait up to `timeout_s` for delivery; return how many are still in flight."""
+        """Wait up to `timeout_s` (less once a stop expires); return how many are unconfirmed."""
+        ...
+
+    def settle(self) -> None:
+        """Give up on whatever is unconfirmed, counting it as queued or failed, and in `lost`."""
         ...
 
     def close(self) -> None:
@@ -75,188 +91,116 @@ class Sink(Protocol):
 
 
 class LinesSink:
-    """JSON lines to a file or stdout: one event per line, written in large chunks."""
+    """JSON lines to a file, a pipe or stdout, written straight to the file descriptor.
 
-    def __init__(self, stream: TextIO, name: str, owned: bool) -> None:
+    Only whole lines count: when a write is cut short (the reader closed the pipe, the disk is
+    full, or a stop ran out of time while the reader was stuck), the lines that got out are
+    taken and the rest of the batch is not. Pipes and sockets are written without blocking,
+    so a stop is noticed while the reader is slow.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        name: str,
+        owned: bool,
+        stop: StopControl | None = None,
+        write: Write = os.write,
+    ) -> None:
         self.name = name
         self.stats = Delivery()
-        self._stream = stream
-        self._owned = owned
+        self.lost = Tally()  # stays empty: only what got out is taken
+        self._fd, self._owned, self._write = fd, owned, write
+        self._stop = stop or StopControl(WallClock())
+        mode = os.fstat(fd).st_mode if fd >= 0 else 0
+        self._was_blocking = os.get_blocking(fd) if fd >= 0 else True
+        self._waits = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        if self._waits:
+            os.set_blocking(fd, False)  # put back in close()
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLOUT)
 
-    def send(self, batch: list[Event]) -> None:
-        """Write the batch as lines."""
+    def send(self, batch: list[Event]) -> int:
+        """Write the batch as lines; return how many lines got out whole."""
         if not batch:
-            return
-        try:
-            self._stream.write("\n".join([e[2] for e in batch]))
-            self._stream.write("\n")
-        except BrokenPipeError:
-            raise PublishError(f"{self.name} was closed by the reader") from None
-        self.stats.sent += len(batch)
-        self.stats.delivered += len(batch)
+            return 0
+        data = ("\n".join([e[2] for e in batch]) + "\n").encode()
+        written, error = self._write_all(data)
+        if written == len(data):
+            taken = len(batch)
+        else:  # event texts hold no raw newline (JSON escapes it), so lines are countable
+            taken = data.count(b"\n", 0, written)
+            self.stats.torn_bytes = written - (data.rfind(b"\n", 0, written) + 1)
+        self.stats.sent += taken
+        self.stats.delivered += taken
+        if isinstance(error, BrokenPipeError):
+            raise OutputClosed(f"{self.name} was closed by the reader", taken)
+        if error is not None:
+            raise PublishError(
+                f"cannot write {self.name}: {error.strerror or error}; free some space or "
+                "choose another --output (the ledger lists what was written)",
+                taken,
+            )
+        return taken
+
+    def _write_all(self, data: bytes) -> tuple[int, OSError | None]:
+        """Write as much of `data` as goes out; stop waiting when a stop request expires."""
+        view, done = memoryview(data), 0
+        while done < len(view):
+            try:
+                done += self._write(self._fd, view[done:])
+            except BlockingIOError:
+                if self._stop.expired():
+                    break
+                self._poll.poll(200)
+            except OSError as exc:
+                return done, exc
+        return done, None
 
     def poll(self) -> None:
         """Nothing to serve for files."""
 
     def flush(self, timeout_s: float) -> int:
-        """Flush buffered lines."""
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise PublishError(f"{self.name} was closed by the reader") from None
+        """Nothing is buffered: every send went straight to the descriptor."""
         return 0
 
+    def settle(self) -> None:
+        """Nothing is ever unconfirmed."""
+
     def close(self) -> None:
-        """Close the file (not stdout)."""
+        """Put the descriptor back as it was; close it unless it is stdout."""
+        if self._waits:
+            os.set_blocking(self._fd, self._was_blocking)
         if self._owned:
-            self._stream.close()
+            os.close(self._fd)
 
 
-class KafkaSink:
-    """confluent-kafka producer: batched, compressed, idempotent, every report counted."""
+def _text_writer(stream: TextIO) -> Write:
+    def write(_fd: int, data: memoryview) -> int:
+        stream.write(bytes(data).decode())
+        stream.flush()
+        return len(data)
 
-    def __init__(self, output: OutputSettings, report: Report) -> None:
-        self.name = f"kafka topic {output.topic} on {output.bootstrap_servers}"
-        self.stats = Delivery()
-        self._topic = output.topic
-        self._servers = output.bootstrap_servers
-        self._report = report
-        self._retry: list[tuple[Any, Any]] = []
-        self._fatal: KafkaError | None = None
-        self._last_error = ""
-        self._last_error_report = 0.0
-        config = {
-            **KAFKA_DEFAULTS,
-            "delivery.report.only.error": output.delivery_reports == "errors",
-            **output.kafka,
-            "bootstrap.servers": output.bootstrap_servers,
-            "error_cb": self._on_error,
-            "on_delivery": self._on_delivery,
-        }
-        self._per_message = not config.get("delivery.report.only.error", False)
-        try:
-            self._producer = Producer(config)
-        except KafkaException as exc:
-            raise PublishError(f"cannot create the Kafka producer: {exc}") from None
-
-    def check(self, timeout_s: float = 5.0) -> str | None:
-        """None when the broker answers and has the topic, else what is wrong and what to do."""
-        try:
-            meta = self._producer.list_topics(self._topic, timeout=timeout_s)
-        except KafkaException:
-            return (
-                f"Kafka is not answering on {self._servers}: run ./start_infrastructure.sh "
-                "(the producer keeps retrying and loses nothing)"
-            )
-        topic = meta.topics.get(self._topic)
-        if topic is None or topic.error is not None:
-            return f"topic {self._topic} is not there yet; the broker may create it on first send"
-        return None
-
-    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        if err is None:
-            self.stats.delivered += 1
-            return
-        self.stats.failed += 1
-        if err.fatal():
-            self._fatal = err
-        self._retry.append((msg.value(), msg.key()))
-        self._last_error = f"delivery failed: {err.str()}"
-
-    def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal = err
-        self._last_error = err.str()
-        now = time.monotonic()
-        if now - self._last_error_report >= 15.0:
-            self._last_error_report = now
-            self._report(
-                f"Kafka ({self._servers}): {err.str()}; retrying, "
-                f"{len(self._producer)} messages waiting, nothing is dropped"
-            )
-
-    def _produce(self, value: Any, key: Any) -> None:
-        """Produce one message, waiting (and reporting) while the local queue is full."""
-        waited = 0.0
-        while True:
-            try:
-                self._producer.produce(self._topic, value, key)
-                return
-            except BufferError:
-                self._producer.poll(0.1)
-                waited += 0.1
-                if waited >= 10.0:
-                    waited = 0.0
-                    cause = self._last_error or "slow broker"
-                    self._report(
-                        f"Kafka queue full ({len(self._producer)} waiting; {cause}): "
-                        "waiting for the broker, nothing is dropped"
-                    )
-            self._check_fatal()
-
-    def _check_fatal(self) -> None:
-        if self._fatal is not None:
-            raise PublishError(
-                f"Kafka fatal error on {self._topic}: {self._fatal.str()}; "
-                "check the broker and run again (the ledger lists what was delivered)"
-            )
-
-    def _resend(self) -> None:
-        retry, self._retry = self._retry, []
-        for value, key in retry:
-            self._produce(value, key)
-        self.stats.resent += len(retry)
-        self.stats.sent += len(retry)
-
-    def send(self, batch: list[Event]) -> None:
-        """Queue a batch; the fast path is one produce() call per message."""
-        produce, topic = self._producer.produce, self._topic
-        for e in batch:
-            try:
-                produce(topic, e[2], e[3])
-            except BufferError:
-                self._produce(e[2], e[3])
-        self.stats.sent += len(batch)
-        self.poll()
-
-    def poll(self) -> None:
-        """Serve delivery reports and re-send failures."""
-        self._producer.poll(0)
-        self._check_fatal()
-        if self._retry:
-            self._resend()
-        self._update()
-
-    def _update(self) -> None:
-        self.stats.in_flight = len(self._producer)
-        if not self._per_message:  # only failures are reported one by one
-            s = self.stats
-            s.delivered = s.sent - s.failed - s.in_flight
-
-    def flush(self, timeout_s: float) -> int:
-        """Wait for every delivery report (re-sending failures) up to `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
-            self._check_fatal()
-            if self._retry:
-                self._resend()
-            self._update()
-            if (self.stats.in_flight == 0 and not self._retry) or time.monotonic() >= deadline:
-                return self.stats.in_flight
-
-    def close(self) -> None:
-        """Nothing to release beyond what flush did."""
+    return write
 
 
-def open_sink(output: OutputSettings, report: Report) -> Sink:
-    """The sink named by the output settings."""
+def open_sink(output: OutputSettings, report: Report, stop: StopControl | None = None) -> Sink:
+    """The sink named by the output settings; `stop` lets its waits end on a stop request."""
     if output.kind == "kafka":
-        return KafkaSink(output, report)
+        from producer.kafka_sink import KafkaSink
+
+        return KafkaSink(output, report, stop)
     if output.kind == "stdout":
-        return LinesSink(sys.stdout, "stdout", owned=False)
+        sys.stdout.flush()  # nothing may sit in Python's buffer ahead of the events
+        try:
+            return LinesSink(sys.stdout.fileno(), "stdout", owned=False, stop=stop)
+        except (OSError, ValueError):  # stdout replaced by a stream (an embedding program)
+            return LinesSink(-1, "stdout", owned=False, stop=stop, write=_text_writer(sys.stdout))
     try:
-        stream = open(output.path, "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115
+        fd = os.open(output.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     except OSError as exc:
-        raise PublishError(f"cannot write {output.path}: {exc.strerror}") from None
-    return LinesSink(stream, f"file {output.path}", owned=True)
+        raise PublishError(
+            f"cannot write {output.path}: {exc.strerror}; choose a writable path, "
+            "for example --output jsonl:/tmp/events.jsonl"
+        ) from None
+    return LinesSink(fd, f"file {output.path}", owned=True, stop=stop)

@@ -1,15 +1,21 @@
 """The run loop: simulator -> fault injector -> sink, paced or as fast as possible.
 
-Realtime mode waits for each event's time on the injected clock; backfill sends as fast as
-the sink takes them. Both stop on --events, --duration, the end of --days or a stop request
-(SIGINT/SIGTERM), then release held faults, flush, and return the record for the ledger.
+Realtime mode hands each event over when the injected clock reaches its time; backfill sends
+as fast as the sink takes them. Both stop on --events, --duration, the end of --days or a stop
+request (SIGINT/SIGTERM), then release held faults, flush within a bounded time, give up on
+what is still unconfirmed, and return the tallies for the ledger.
+
+Events go through the fault injector piece by piece, just before they are handed over, so when
+a run stops between pieces everything the injector let out was sent; when a hand-over is cut
+short, held faults are not released, and what was sent is a prefix of the stream.
 """
 
 from __future__ import annotations
 
-import threading
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from producer.behavior import Event
@@ -17,29 +23,34 @@ from producer.clock import Clock, format_ms
 from producer.data_generator import Simulator, collector_paused
 from producer.faults import FaultInjector
 from producer.ledger import Tally
-from producer.publish import PublishError, Sink
+from producer.publish import OutputClosed, PublishError, Sink
+from producer.stopping import StopControl
 
 CHUNK = 5_000  # messages per hand-over to the sink; also how often stop and progress are checked
-FLUSH_TIMEOUT_S = 600.0
+FLUSH_TIMEOUT_S = 600.0  # at the end of a run that was not stopped: the broker may come back
+WAIT_REPORT_S = 10.0
 
 Report = Callable[[str], None]
+_time = itemgetter(0)
 
 
 @dataclass
 class RunResult:
-    """How a run went: the tally of sent messages, sink confirmations and why it stopped."""
+    """How a run went: what got out (`tally`), what was handed over, and why it stopped."""
 
-    tally: Tally
+    tally: Tally  # delivered: handed over minus what the sink lost
     stopped_by: str
     wall_s: float
+    handed_over: Tally = field(default_factory=Tally)
     first_event_ms: int | None = None
     last_event_ms: int | None = None
-    undelivered: int = 0
+    undelivered: int = 0  # failed for good or never confirmed
+    signal: str | None = None  # SIGTERM, SIGINT, ... when a stop request ended the run
     errors: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
-        """Messages per second of wall time."""
+        """Messages delivered per second of wall time."""
         return self.tally.messages / self.wall_s if self.wall_s > 0 else 0.0
 
 
@@ -48,8 +59,12 @@ class _Stop(Exception):
         self.reason = reason
 
 
+class _Cut(Exception):
+    """The sink took only part of a hand-over because a stop was asked for."""
+
+
 class Runner:
-    """Drives one run; `stop` is set from a signal handler to end it cleanly."""
+    """Drives one run; `stop` (or `control.request()`) ends it cleanly, a second stop at once."""
 
     def __init__(
         self,
@@ -62,24 +77,26 @@ class Runner:
         faults: FaultInjector | None = None,
         duration_s: float | None = None,
         progress_s: float = 5.0,
+        stop: StopControl | None = None,
     ) -> None:
         self.sim, self.sink, self.clock, self.report = sim, sink, clock, report
         self.realtime = realtime
         self.faults = faults
         self.duration_s = duration_s
         self.progress_s = progress_s
-        self.stop = threading.Event()
-        self.abort = threading.Event()  # a second stop request: give up waiting for deliveries
-        self.tally = Tally()
+        self.control = stop or StopControl(clock)
+        self.stop = self.control.requested
+        self.abort = self.control.aborted  # a second stop request: give up waiting
+        self.tally = Tally()  # handed over to the sink
+        self._cut = False  # a hand-over was cut short: what was sent is a prefix of the stream
         self._started = 0.0
         self._next_progress = 0.0
         self._last = (0.0, 0)
         self._first_ms: int | None = None
-        self._last_ms: int | None = None
-        self._sent_ms = sim.start_ms  # event time of the last message sent
+        self._sent_ms = sim.start_ms  # event time of the last message handed over
 
     def run(self) -> RunResult:
-        """Run until a limit or a stop request; always flush and account for everything."""
+        """Run until a limit or a stop request; always settle and account for everything."""
         if self.realtime:  # mostly waiting: leave the garbage collector alone
             return self._run()
         with collector_paused():  # as fast as possible, and no reference cycles are made
@@ -92,56 +109,78 @@ class Runner:
         stopped_by, errors = "end", []
         try:
             for window in self.sim.windows():
-                out = self.faults.apply(window) if self.faults else window
-                if window:
-                    self._first_ms = self._first_ms or window[0][0]
-                    self._last_ms = window[-1][0]
-                for i in range(0, len(out), CHUNK):
-                    chunk = out[i : i + CHUNK]
-                    if self.realtime:
-                        self._paced(chunk)
-                    else:
-                        self._send(chunk)
+                self._tick()
+                if self.realtime:
+                    self._paced(window)
+                else:
+                    for i in range(0, len(window), CHUNK):
+                        self._emit(window[i : i + CHUNK])
+                        self._tick()
             stopped_by = "events" if self.sim.max_events is not None else "days"
-        except _Stop as stop:
-            stopped_by = stop.reason
+        except (_Stop, _Cut) as stop:
+            stopped_by = stop.reason if isinstance(stop, _Stop) else "signal"
+        except OutputClosed:
+            stopped_by = "output closed"
         except PublishError as exc:
             stopped_by, errors = "error", [str(exc)]
+        if stopped_by != "error":
+            stopped_by = self._release_held(stopped_by, errors)
         undelivered = self._finish(errors)
         return RunResult(
-            tally=self.tally,
+            tally=self.tally.minus(self.sink.lost),
+            handed_over=self.tally,
             stopped_by=stopped_by,
             wall_s=self.clock.now() - self._started,
             first_event_ms=self._first_ms,
-            last_event_ms=self._last_ms,
+            last_event_ms=self._sent_ms if self._first_ms is not None else None,
             undelivered=undelivered,
+            signal=self.control.reason if stopped_by == "signal" else None,
             errors=errors,
         )
 
-    def _send(self, chunk: list[Event]) -> None:
-        self._send_unchecked(chunk)
-        self._tick()
+    def _emit(self, piece: list[Event]) -> None:
+        """Pass valid events through the fault injector and hand the messages over."""
+        out = self.faults.apply(piece) if self.faults else piece
+        for i in range(0, len(out), CHUNK):
+            self._hand_over(out[i : i + CHUNK])
 
-    def _paced(self, chunk: list[Event]) -> None:
-        """Send each message when the clock reaches its event time (late ones go at once)."""
-        start = 0
-        now_ms = int(self.clock.now() * 1000)
-        for i, event in enumerate(chunk):
-            if event[0] <= now_ms:
-                continue
-            if i > start:
-                self._send(chunk[start:i])
-                start = i
-            while event[0] > now_ms:
+    def _hand_over(self, batch: list[Event]) -> None:
+        """Give the sink a batch and count what it took."""
+        try:
+            taken = self.sink.send(batch)
+        except PublishError as exc:
+            self._count(batch[: exc.taken])
+            self._cut = True
+            raise
+        self._count(batch[:taken])
+        if taken < len(batch):
+            self._cut = True
+            raise _Cut
+
+    def _count(self, batch: list[Event]) -> None:
+        if batch:
+            self.tally.add(batch)
+            self._first_ms = self._first_ms if self._first_ms is not None else batch[0][0]
+            self._sent_ms = batch[-1][0]
+
+    def _paced(self, window: list[Event]) -> None:
+        """Hand events over when the clock reaches their time (late ones go at once)."""
+        i, n = 0, len(window)
+        while i < n:
+            now_ms = int(self.clock.now() * 1000)
+            due = bisect_right(window, now_ms, lo=i, key=_time)
+            if due > i:
+                for k in range(i, due, CHUNK):
+                    self._emit(window[k : min(due, k + CHUNK)])
+                i = due
                 self._tick()
-                self.sink.poll()
-                self.clock.sleep(min(0.2, (event[0] - now_ms) / 1000))
-                now_ms = int(self.clock.now() * 1000)
-        if start < len(chunk):
-            self._send(chunk[start:])
+                continue
+            self._tick()
+            self.sink.poll()
+            self.clock.sleep(min(0.2, (window[i][0] - now_ms) / 1000))
 
     def _tick(self) -> None:
-        """Between sends: honour stop requests and limits, and report progress."""
+        """Between hand-overs: honour stop requests and limits, and report progress."""
         if self.stop.is_set():
             raise _Stop("signal")
         now = self.clock.now()
@@ -163,38 +202,53 @@ class Runner:
             f"{d.in_flight:,} in flight, {held:,} held, event time {format_ms(self._sent_ms)}"
         )
 
-    def _finish(self, errors: list[str]) -> int:
-        """Release held faults, flush the sink and return how many messages went undelivered."""
+    def _release_held(self, stopped_by: str, errors: list[str]) -> str:
+        """Send the late events and duplicates the injector still holds, unless cut short."""
+        if not self.faults or self._cut:
+            return stopped_by
+        held = self.faults.drain()
         try:
-            if self.faults and not errors:
-                held = self.faults.drain()
-                for i in range(0, len(held), CHUNK):
-                    self._send_unchecked(held[i : i + CHUNK])
-            deadline = self.clock.now() + FLUSH_TIMEOUT_S
-            in_flight = self.sink.flush(1.0)
-            waited = 0
-            while in_flight and self.clock.now() < deadline and not self.abort.is_set():
-                if waited % 10 == 0:
-                    self.report(
-                        f"waiting for {in_flight:,} deliveries ({self.sink.name}); "
-                        "stop again to give up"
-                    )
-                in_flight = self.sink.flush(1.0)
-                waited += 1
-            if in_flight:
-                errors.append(f"{in_flight:,} messages were never confirmed by {self.sink.name}")
-            return in_flight
+            for i in range(0, len(held), CHUNK):
+                self._hand_over(held[i : i + CHUNK])
+        except _Cut:
+            return "signal"
+        except OutputClosed:
+            return "output closed"
         except PublishError as exc:
             errors.append(str(exc))
-        except KeyboardInterrupt:
-            errors.append("interrupted while flushing: messages in flight were not confirmed")
-        return self.sink.stats.in_flight
+            return "error"
+        return stopped_by
 
-    def _send_unchecked(self, chunk: list[Event]) -> None:
-        self.sink.send(chunk)
-        self.tally.add(chunk)
-        if chunk:
-            self._sent_ms = chunk[-1][0]
+    def _finish(self, errors: list[str]) -> int:
+        """Flush (bounded once a stop is asked for), give up on the rest, return it."""
+        deadline = self.clock.now() + FLUSH_TIMEOUT_S
+        next_report = self.clock.now() + 1.0
+        try:
+            while self.sink.flush(1.0):
+                stop_at = self.control.deadline()
+                now = self.clock.now()
+                if now >= (deadline if stop_at is None else min(deadline, stop_at)):
+                    break
+                if now >= next_report:
+                    next_report = now + WAIT_REPORT_S
+                    how = (
+                        "stop again to give up at once"
+                        if self.stop.is_set()
+                        else f"Ctrl-C or SIGTERM gives up within {self.control.timeout_s:g} s"
+                    )
+                    self.report(
+                        f"waiting for {self.sink.stats.in_flight:,} deliveries "
+                        f"({self.sink.name}); {how}"
+                    )
+        except PublishError as exc:
+            errors.append(str(exc))
+        self.sink.settle()
+        if unknown := self.sink.stats.in_flight:  # never reported: cannot be counted either way
+            errors.append(
+                f"{unknown:,} messages were never reported by {self.sink.name}: the ledger "
+                "counts them as delivered, which may be wrong"
+            )
+        return self.sink.stats.undelivered
 
 
 def result_record(result: RunResult, sink: Sink) -> dict[str, Any]:
@@ -202,7 +256,11 @@ def result_record(result: RunResult, sink: Sink) -> dict[str, Any]:
     d = sink.stats
     return {
         "delivered": d.delivered,
-        "failed_reports": d.failed,
+        "failed_reports": d.failed_reports,
         "resent": d.resent,
-        "undelivered": result.undelivered,
+        "undelivered": d.undelivered,
+        "failed": d.failed,
+        "queued": d.queued,
+        "handed_over": result.handed_over.messages,
+        "torn_bytes": d.torn_bytes,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import signal
-import threading
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,7 @@ from producer.clock import ManualClock, parse_instant
 from producer.config import BehaviorSettings, FaultSettings, TrafficSettings
 from producer.data_generator import Simulator
 from producer.faults import FaultInjector
+from producer.ledger import Tally
 from producer.producer import main
 from producer.publish import Delivery
 from producer.run import Runner
@@ -78,18 +78,23 @@ class ListSink:
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.stats = Delivery()
+        self.lost = Tally()
         self.sent: list[tuple[float, Event]] = []
 
-    def send(self, batch: list[Event]) -> None:
+    def send(self, batch: list[Event]) -> int:
         self.sent += [(self.clock.now(), e) for e in batch]
         self.stats.sent += len(batch)
         self.stats.delivered += len(batch)
+        return len(batch)
 
     def poll(self) -> None:
         pass
 
     def flush(self, timeout_s: float) -> int:
         return 0
+
+    def settle(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -119,7 +124,15 @@ def test_realtime_stops_on_request_and_on_event_count() -> None:
     sink, runner = realtime(duration_s=None, events=50)
     assert runner.run().stopped_by == "events" and len(sink.sent) == 50
     sink, runner = realtime(duration_s=None, events=None)
-    threading.Timer(0.2, runner.stop.set).start()
+    send = sink.send
+
+    def send_then_stop(batch: list[Event]) -> int:  # a stop request arrives mid-run
+        taken = send(batch)
+        if len(sink.sent) > 100:
+            runner.stop.set()
+        return taken
+
+    sink.send = send_then_stop  # type: ignore[method-assign]
     result = runner.run()
     assert result.stopped_by == "signal" and result.tally.messages == len(sink.sent) > 0
 
