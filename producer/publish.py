@@ -191,6 +191,8 @@ def open_sink(output: OutputSettings, report: Report, stop: StopControl | None =
 
         return KafkaSink(output, report, stop)
     if output.kind == "stdout":
+        if sys.stdout is None:
+            raise PublishError("stdout is closed: give --output jsonl:PATH, or open stdout")
         sys.stdout.flush()  # nothing may sit in Python's buffer ahead of the events
         try:
             return LinesSink(sys.stdout.fileno(), "stdout", owned=False, stop=stop)
