@@ -1,5 +1,7 @@
 """`python -m processor.verify`: recompute every analytics table from raw_events with plain SQL
 (db/verify/*.sql) and report each difference row by row; optionally check a producer ledger.
+With --from-topic (or --from-jsonl) the tables are recounted instead from the messages
+themselves, by an independent implementation of the rules (processor/recount/).
 
 In: the PostgreSQL schema the processor writes (and a producer ledger JSON). Out: one line per
 difference and a summary; the exit code is 1 on any difference, 2 on a usage or setup error.
@@ -8,8 +10,10 @@ difference and a summary; the exit code is 1 on any difference, 2 on a usage or 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +23,9 @@ import psycopg
 
 from infra.env import ConfigError, load_env
 from processor.ledger_check import LedgerError, ledger_differences
+from processor.recount.compare import Read, Summary, recount
+from processor.recount.rules import Rules
+from processor.recount.source import Progress, SourceError, read_jsonl, read_topic
 from processor.settings import ProcessorSettings
 from processor.sql import load_sql, sql_names
 
@@ -80,11 +87,58 @@ def run_checks(
     return names, differences
 
 
+def run_recount(
+    settings: ProcessorSettings,
+    rules: Rules,
+    topic: str | None = None,
+    jsonl: Path | None = None,
+    ledger: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[str], list[Difference], Summary]:
+    """Recount the tables from the topic (or a JSON-lines file) and compare them with the stored
+    ones; then the ledger check, if asked for."""
+    read: Read
+    if jsonl is not None:
+        read, topic = functools.partial(read_jsonl, jsonl, int(time.time() * 1000)), None
+    else:
+        topic = topic or settings.kafka_topic
+        read = functools.partial(read_topic, settings.kafka_bootstrap, topic)
+    conninfo = settings.pg_conninfo()
+    names, found, summary = recount(conninfo, read, rules, topic, progress)
+    differences = [Difference(*f) for f in found]
+    if ledger is not None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            differences += [Difference("ledger", k, d) for k, d in ledger_differences(conn, ledger)]
+        names = [*names, "ledger"]
+    return names, differences, summary
+
+
+DESCRIPTION = """\
+Recompute the analytics tables and report every difference, row by row.
+
+By default the tables are recomputed from raw_events with the SQL in db/verify/: this checks
+the aggregates against the stored events, not the events themselves.
+
+--from-topic reads the Kafka topic itself instead (every partition, from its first offset to the
+end it has when verify starts; nothing is committed), applies the validation, dedupe and
+lateness rules with an independent implementation (processor/recount/, not the processor's
+code) and compares: the rejected positions and reasons, the stored event_ids and their is_late,
+the late count, user_sessions, product_metrics and hourly_metrics. --from-jsonl does the same
+for a producer's JSON-lines file (one message per line: partition 0, offset = line number,
+Kafka timestamp = now). The bounds come from PROCESSOR_MAX_MESSAGE_BYTES, PROCESSOR_MAX_FUTURE
+and PROCESSOR_MAX_LATENESS, as for the processor. Run it once the processor has caught up.
+
+exit codes: 0 everything matches, 1 differences, 2 usage or setup error.
+"""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(
         prog="python -m processor.verify",
-        description="Recompute the analytics tables from raw_events and report every difference.",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--schema", help="PostgreSQL schema to check (POSTGRES_SCHEMA)")
     p.add_argument("--ledger", type=Path, help="producer ledger JSON to check raw_events against")
@@ -92,22 +146,72 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--check",
         action="append",
         choices=sql_names("verify"),
-        help="run only this check (repeatable); default: all",
+        help="run only this SQL check (repeatable); default: all",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-topic",
+        nargs="?",
+        const="",
+        metavar="TOPIC",
+        help="recount every table from this Kafka topic (default KAFKA_TOPIC) and compare",
+    )
+    source.add_argument(
+        "--from-jsonl",
+        type=Path,
+        metavar="PATH",
+        help="recount every table from a producer's JSON-lines file and compare",
     )
     p.add_argument("--limit", type=int, default=50, help="print at most this many differences")
     return p.parse_args(argv)
 
 
+def _print_progress(read: int) -> None:
+    print(f"verify: {read:,} messages read", file=sys.stderr, flush=True)
+
+
+def _recount_line(summary: Summary) -> str:
+    c, t = summary.counts, summary.tables
+    plural = "" if summary.partitions == 1 else "s"
+    return (
+        f"verify: recounted {summary.source} ({summary.partitions} partition{plural}) in "
+        f"{summary.total_seconds:.1f} s, {summary.rate:,.0f} events/s (reading and checking "
+        f"{summary.read_seconds:.1f} s): {c.messages:,} messages = {t.events:,} events "
+        f"({t.late:,} late) + {c.duplicates:,} duplicates + {c.rejected:,} rejected"
+    )
+
+
+def _missing_events(d: Difference) -> bool:
+    if d.check == "raw_events":
+        return d.detail.startswith("missing event")
+    return d.check == "ledger" and d.key == "events"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Verify; print differences and a summary; exit 1 on any difference."""
     args = parse_args(argv)
+    from_messages = args.from_topic is not None or args.from_jsonl is not None
+    if from_messages and args.check:
+        print("verify: --check picks SQL checks; leave it out with --from-topic", file=sys.stderr)
+        return 2
     env = load_env()
     if args.schema:
         env["POSTGRES_SCHEMA"] = args.schema
+    summary: Summary | None = None
     try:
         settings = ProcessorSettings.from_env(env)
-        names, differences = run_checks(settings.pg_conninfo(), args.ledger, args.check)
-    except (ConfigError, LedgerError) as exc:
+        if from_messages:
+            names, differences, summary = run_recount(
+                settings,
+                Rules.from_settings(settings),
+                topic=args.from_topic or None,
+                jsonl=args.from_jsonl,
+                ledger=args.ledger,
+                progress=_print_progress,
+            )
+        else:
+            names, differences = run_checks(settings.pg_conninfo(), args.ledger, args.check)
+    except (ConfigError, LedgerError, SourceError) as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
@@ -116,15 +220,30 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except psycopg.errors.UndefinedTable as exc:
+        print(
+            f"verify: schema {settings.pg.schema} lacks a table ({exc.diag.message_primary}): "
+            "pass the processor's schema with --schema, or run ./start_infrastructure.sh",
+            file=sys.stderr,
+        )
+        return 2
     for difference in differences[: args.limit]:
         print(difference)
     if len(differences) > args.limit:
         print(f"... and {len(differences) - args.limit} more")
+    if summary is not None:
+        print(_recount_line(summary))
     print(
         f"verify: schema {settings.pg.schema}: {len(names)} checks ({', '.join(names)}), "
         f"{len(differences)} differences"
     )
-    if any(d.check == "ledger" and d.key == "events" for d in differences):
+    if summary is not None and any(_missing_events(d) for d in differences):
+        print(
+            "verify: events the topic holds are missing from raw_events: the processor may not "
+            "have caught up (./start_processor.sh --available-now processes what is left); "
+            "then verify again"
+        )
+    elif any(_missing_events(d) for d in differences):
         print(
             "verify: fewer events than the producer sent usually means the processor has not "
             "caught up with the topic yet (a stop leaves the rest in Kafka): "
