@@ -153,9 +153,13 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 );
 ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_bytes bigint;
 ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_sha256 text;
+-- Kafka's id of the topic the message was read from: a topic deleted and created again under
+-- the same name reuses offsets, and its messages are other messages.
+ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS kafka_topic_id text NOT NULL DEFAULT '';
 -- A message is rejected once, even if its batch is read again from a fresh checkpoint.
-CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_position_idx
-    ON rejected_events (kafka_topic, kafka_partition, kafka_offset);
+DROP INDEX IF EXISTS rejected_events_position_idx;
+CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_message_idx
+    ON rejected_events (kafka_topic, kafka_topic_id, kafka_partition, kafka_offset);
 
 -- The batch ledger: one row per committed micro-batch.
 CREATE TABLE IF NOT EXISTS pipeline_batches (

@@ -22,7 +22,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from processor.parse import ParseRules, parse_messages
-from processor.sink import BatchInput, BatchResult, Chunks, PostgresSink
+from processor.sink import BatchInput, BatchResult, Chunks, PostgresSink, TopicRecreated
 
 log = logging.getLogger("processor.batch")
 
@@ -91,6 +91,7 @@ class MicroBatchHandler:
     end_offsets: Callable[[int], dict[str, int] | None] = lambda batch_id: None
     totals: RunTotals = field(default_factory=RunTotals)
     busy: threading.Event = field(default_factory=threading.Event)
+    recreated: TopicRecreated | None = None
     _query_id: str | None = None
     _query_id_set: threading.Event = field(default_factory=threading.Event)
 
@@ -98,6 +99,11 @@ class MicroBatchHandler:
         """Name the ledger rows after the streaming query's id (kept in the checkpoint)."""
         self._query_id = query_id
         self._query_id_set.set()
+
+    @property
+    def query_name_if_started(self) -> str | None:
+        """query_name once a query has started, else None (never waits)."""
+        return self.query_name if self._query_id_set.is_set() else None
 
     @property
     def query_name(self) -> str:
@@ -110,6 +116,9 @@ class MicroBatchHandler:
         self.busy.set()
         try:
             self._handle(messages, batch_id)
+        except TopicRecreated as exc:
+            self.recreated = exc  # the query fails with it; the run loop starts a new one
+            raise
         finally:
             self.busy.clear()
 

@@ -10,6 +10,7 @@ replay of the same batch (a checkpoint restored from a backup, or one whose `off
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 
@@ -31,3 +32,11 @@ def batch_end_offsets(checkpoint: Path, batch_id: int, topic: str) -> dict[str, 
 
 def _numeric(item: tuple[str, object]) -> int:
     return int(item[0])
+
+
+def retire_checkpoint(checkpoint: Path, reason: str) -> Path:
+    """Move a checkpoint aside (kept for inspection, never deleted); return where it went."""
+    kept = checkpoint.with_name(f"{checkpoint.name}.retired-{reason[:12]}-{int(time.time())}")
+    if checkpoint.exists():
+        checkpoint.rename(kept)
+    return kept

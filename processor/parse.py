@@ -15,6 +15,7 @@ payload, and processor/strict.py checks them with a strict JSON parser on the dr
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from processor.schema import (
     CORRUPT_COLUMN,
     DEVICE_TYPES,
     EVENT_TYPES,
+    FREE_TEXT_FIELDS,
     JSON_FIELDS,
     MAX_PRICE,
     MAX_QUANTITY,
@@ -226,6 +228,11 @@ def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ..
     valid = F.col("reason").isNull()
     # Cheap signs that strict JSON might say otherwise than Spark's lenient reader (see the
     # module's docstring); each is a byte search, not a parse.
+    # A text field Spark would take from a number or boolean: not written as `"name":"` (the
+    # compact form every producer of ours writes; other spellings are checked strictly too).
+    not_quoted = [
+        j[name].isNotNull() & ~payload.contains(f'"{name}":"') for name in FREE_TEXT_FIELDS
+    ]
     suspicious = (
         (F.locate("{", payload, 2) > 0)
         | payload.contains("[")
@@ -233,6 +240,7 @@ def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ..
         | ~payload.startswith("{")
         | payload.contains("NaN")
         | payload.contains("Infinity")
+        | functools.reduce(operator.or_, not_quoted)
     )
     suspicious = F.coalesce(suspicious, F.lit(False))
     kept_payload = ~valid | suspicious
@@ -261,7 +269,7 @@ def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ..
         field("referrer"),
         field("country"),
         # Only rejections store their topic: one string fewer per valid row to ship.
-        F.when(~valid, F.col("kafka_topic")).alias("kafka_topic"),
+        F.when(kept_payload, F.col("kafka_topic")).alias("kafka_topic"),
         F.col("kafka_partition"),
         F.col("kafka_offset"),
         F.when(~F.col("reason").eqNullSafe("bad_kafka_timestamp"), F.col("kafka_timestamp")).alias(

@@ -34,6 +34,19 @@ JSON_FIELDS: dict[str, T.DataType] = {
     "country": T.StringType(),
 }
 
+# Text fields that no format check would catch holding a JSON number or boolean (Spark reads
+# any JSON value as text for a string field): parse.py flags them for the strict check.
+FREE_TEXT_FIELDS = (
+    "event_type",
+    "page_url",
+    "user_agent",
+    "device_type",
+    "category",
+    "referrer",
+    "country",
+)
+NUMBER_FIELDS = ("price", "quantity")
+
 # Present (and not null) in every valid event. user_agent and ip_address may be absent (raw_events
 # allows null) but are checked when present; price, quantity, product_id and order_id are
 # required by event type (parse.py).

@@ -46,6 +46,15 @@ class DataLoss(ProcessorError):
     """Messages of the topic were never read (PROCESSOR_ON_DATA_LOSS=fail stops here)."""
 
 
+class TopicRecreated(ProcessorError):
+    """The topic has a new Kafka id: the checkpoint's offsets belong to the old topic, so the
+    query must start again from the new topic's beginning (PROCESSOR_ON_DATA_LOSS=continue)."""
+
+    def __init__(self, topic: str, old_id: str, new_id: str) -> None:
+        super().__init__(f"topic {topic} was deleted and created again (id {old_id} -> {new_id})")
+        self.topic, self.old_id, self.new_id = topic, old_id, new_id
+
+
 @dataclass(frozen=True)
 class SinkRules:
     """How the sink treats what it finds: lateness bound, data loss, stored payload prefix."""
@@ -175,6 +184,48 @@ class PostgresSink:
 
         return self._retrying(f"checking batch {batch_id}", work)
 
+    def check_topic(self, topic: str, topic_id: str | None) -> TopicRecreated | None:
+        """The recreation to handle (continue), or None; raise DataLoss for it (fail)."""
+        if topic_id is None:
+            return None
+
+        def work(conn: psycopg.Connection[Any]) -> set[str]:
+            rows = conn.execute(load_sql("merge", "load_progress"), {"topic": topic}).fetchall()
+            return {row[3] for row in rows if row[3] is not None}
+
+        known = self._retrying(f"checking topic {topic}", work)
+        if not known or known == {topic_id}:
+            return None
+        exc = TopicRecreated(topic, sorted(known)[0], topic_id)
+        if self._rules.on_data_loss == "continue":
+            return exc
+        raise DataLoss(
+            f"{exc}: messages of the old topic that were not read are lost, and the "
+            "checkpoint's offsets belong to the old topic. Set PROCESSOR_ON_DATA_LOSS=continue "
+            "to record it in data_gaps and read the new topic from its start."
+        )
+
+    def record_recreation(self, exc: TopicRecreated, query_name: str | None) -> None:
+        """Record a recreated topic in data_gaps and forget its old lateness state."""
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute(
+                    load_sql("merge", "insert_gap"),
+                    {
+                        "topic": exc.topic,
+                        "partition": None,
+                        "first_missing": None,
+                        "next_seen": None,
+                        "kind": "topic_recreated",
+                        "query_name": query_name,
+                        "batch_id": None,
+                    },
+                )
+                conn.execute(load_sql("merge", "reset_progress"), {"topic": exc.topic})
+
+        self._retrying("recording a recreated topic", work)
+
     def committed_offsets(self, query_name: str, batch_id: int) -> tuple[bool, Any]:
         """(recorded, its end offsets or None) for this batch in pipeline_batches."""
         params = {"query_name": query_name, "batch_id": batch_id}
@@ -297,18 +348,19 @@ def load_progress(
     rows = cur.execute(load_sql("merge", "load_progress"), {"topic": batch.topic}).fetchall()
     known = {row[3] for row in rows if row[3] is not None}
     if batch.topic_id is not None and known and known != {batch.topic_id}:
+        old = sorted(known)[0]
+        if rules.on_data_loss == "continue":
+            raise TopicRecreated(batch.topic, old, batch.topic_id)
         _data_loss(
             cur,
             batch,
             rules,
-            [Gap(-1, 0, 0)],
+            [],
             "topic_recreated",
-            f"topic {batch.topic} was deleted and created again (id {sorted(known)[0]} -> "
+            f"topic {batch.topic} was deleted and created again (id {old} -> "
             f"{batch.topic_id}): messages of the old topic that were not read are lost, and "
             "the checkpoint's offsets belong to the old topic",
         )
-        cur.execute(load_sql("merge", "reset_progress"), {"topic": batch.topic})
-        return {}
     return {
         int(p): PartitionState(int(nxt), None if t is None else _micros(t)) for p, nxt, t, _ in rows
     }
@@ -392,7 +444,9 @@ def _write(
         for chunk in ordered():
             events, rejects = split_checked(chunk)
             store_events(cur, prepare_events(events), careful)
-            copy_arrow(cur, "stage_rejects", REJECT_COLUMNS, rejects)
+            topic_ids = pa.array([batch.topic_id or ""] * rejects.num_rows, pa.string())
+            rejects = rejects.append_column("kafka_topic_id", topic_ids)
+            copy_arrow(cur, "stage_rejects", (*REJECT_COLUMNS, "kafka_topic_id"), rejects)
             with steps.within("aggregates"):
                 new, late = merge_new_events(cur)
             totals.add(chunk, events, new, late)

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from py4j.protocol import Py4JError
@@ -22,7 +23,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from infra.env import ConfigError, load_env
 from processor.batch import MicroBatchHandler
-from processor.checkpoint import batch_end_offsets
+from processor.checkpoint import batch_end_offsets, retire_checkpoint
 from processor.parse import ParseRules
 from processor.settings import ProcessorError, ProcessorSettings
 from processor.sink import PostgresSink, SinkRules
@@ -125,10 +126,29 @@ class StopRequest:
         log.info("stop requested (signal %d): finishing the current batch", signum)
 
 
-def wait(query: StreamingQuery, handler: MicroBatchHandler, stop: StopRequest) -> None:
-    """Block until the query ends or a stop is requested, then stop it between batches."""
+WATCH_SECONDS = 10.0
+
+
+def wait(
+    query: StreamingQuery,
+    handler: MicroBatchHandler,
+    stop: StopRequest,
+    watch: Callable[[], None] = lambda: None,
+) -> None:
+    """Block until the query ends or a stop is requested, then stop it between batches.
+
+    `watch` runs every WATCH_SECONDS (the topic check); what it raises stops the query.
+    """
+    watched = time.monotonic()
     try:
         while query.isActive:
+            if time.monotonic() - watched > WATCH_SECONDS:
+                watched = time.monotonic()
+                try:
+                    watch()
+                except ProcessorError:
+                    query.stop()
+                    raise
             if stop.requested:
                 deadline = time.monotonic() + 600
                 while handler.busy.is_set() and time.monotonic() < deadline:
@@ -164,21 +184,51 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
         max_message_bytes=settings.max_message_bytes,
         payload_prefix_bytes=settings.reject_payload_bytes,
     )
+    topic_ids = TopicIds(settings.kafka_bootstrap, settings.kafka_topic)
     handler = MicroBatchHandler(
         sink,
         settings.kafka_topic,
         rules,
-        TopicIds(settings.kafka_bootstrap, settings.kafka_topic),
+        topic_ids,
         functools.partial(batch_end_offsets, settings.checkpoint_dir, topic=settings.kafka_topic),
     )
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     spark = spark_session(settings)
+
+    def watch() -> None:
+        # A recreated topic whose new offsets are still below the checkpoint's gives Spark no
+        # batch to run, so the per-batch check would never see it: look at start and while
+        # the query runs too.
+        handler.recreated = sink.check_topic(settings.kafka_topic, topic_ids())
+        if handler.recreated is not None:
+            raise handler.recreated
+
     try:
-        query = start_query(spark, settings, handler, available_now)
-        log.info("query %s started; checkpoint %s", query.id, settings.checkpoint_dir)
-        wait(query, handler, stop)
+        while True:
+            try:
+                watch()
+                query = start_query(spark, settings, handler, available_now)
+                log.info("query %s started; checkpoint %s", query.id, settings.checkpoint_dir)
+                wait(query, handler, stop, watch)
+                break
+            except ProcessorError:
+                recreated, handler.recreated = handler.recreated, None
+                if recreated is None or stop.requested:
+                    raise
+            # PROCESSOR_ON_DATA_LOSS=continue and a recreated topic: record it, put the old
+            # checkpoint aside (its offsets belong to the old topic) and read the new topic
+            # from its start under a new query id.
+            sink.record_recreation(recreated, handler.query_name_if_started)
+            kept = retire_checkpoint(settings.checkpoint_dir, recreated.old_id)
+            log.error(
+                "DATA LOSS: %s; recorded in data_gaps. The old checkpoint is kept as %s; "
+                "reading the new topic from its start",
+                recreated,
+                kept,
+            )
+            settings = settings.with_overrides(starting_offsets="earliest")
     finally:
         sink.close()
     return handler

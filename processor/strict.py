@@ -5,7 +5,8 @@ in a text field into its JSON text, and reads NaN as a number. parse.py keeps th
 every message that might be such a case (a cheap byte test); here Python's strict parser
 decides them, and a message that is not exactly one JSON object of scalar fields is rejected
 with the reason the first-match order of parse.py gives it (`invalid_json` comes before every
-field rule; `bad_type:<field>` for an object or array comes before the format and value rules).
+field rule; `bad_type:<field>`, for an object or array, or for a number or boolean in a text
+field, comes before the format and value rules).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from processor.schema import JSON_FIELDS
+from processor.schema import JSON_FIELDS, NUMBER_FIELDS
 
 # Reasons that strict JSON can never overrule: they are decided before JSON is looked at.
 _BEFORE_JSON = ("oversized_message", "empty_payload", "bad_kafka_timestamp", "invalid_utf8")
@@ -27,6 +28,13 @@ _FIELD_ORDER = {name: i for i, name in enumerate(JSON_FIELDS)}
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _mistyped(name: str, value: object) -> bool:
+    """An object or array anywhere, or a number or boolean in a text field."""
+    if isinstance(value, dict | list):
+        return True
+    return name not in NUMBER_FIELDS and isinstance(value, bool | int | float)
 
 
 def strict_reason(payload: str, reason: str | None) -> str | None:
@@ -41,7 +49,7 @@ def strict_reason(payload: str, reason: str | None) -> str | None:
         return "invalid_json"
     if reason is not None and reason.startswith(_BEFORE_TYPES):
         return reason
-    nested = [name for name in JSON_FIELDS if isinstance(document.get(name), dict | list)]
+    nested = [name for name in JSON_FIELDS if _mistyped(name, document.get(name))]
     if not nested:
         return reason
     first = min(nested, key=_FIELD_ORDER.__getitem__)

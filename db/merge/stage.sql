@@ -13,7 +13,8 @@ CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     kafka_partition integer,
     kafka_offset    bigint,
     kafka_timestamp timestamptz,
-    reason          text NOT NULL
+    reason          text NOT NULL,
+    kafka_topic_id  text NOT NULL
 ) ON COMMIT DELETE ROWS;
 
 -- Only the columns the merges read, and the event's hour, so that each merge scans narrow rows.

@@ -100,3 +100,64 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_doubles_nothing(
 def unique_events(ledger: Path) -> int:
     """Events the producer delivered, each once (the ledger's total by type)."""
     return int(json.loads(ledger.read_text())["events"]["total"])
+
+
+def recreate(services: Services, topic: str) -> None:
+    """Delete the topic and create it again under the same name (a new topic id)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": services.bootstrap})
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(timeout=60)
+    deadline = time.monotonic() + 60
+    while topic in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"topic {topic} was not deleted"
+        time.sleep(0.5)
+    while True:
+        try:
+            admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
+            return
+        except Exception:  # the deletion may still be finishing on the broker
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def malformed(ledger: Path) -> int:
+    """Messages the producer malformed on purpose."""
+    faults = json.loads(ledger.read_text())["faults"]
+    return int(faults["malformed"])
+
+
+@pytest.mark.parametrize("policy", ["fail", "continue"])
+def test_a_recreated_topic_is_never_silently_skipped(
+    private_kafka: tuple[Services, KafkaNative], pg_schema: str, tmp_path: Path, policy: str
+) -> None:
+    services, broker = private_kafka
+    topic = f"faults.recreated.{policy}"
+    broker.ensure_topic(topic, 3)
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    checkpoint = tmp_path / "ckpt"
+    env = {"PROCESSOR_ON_DATA_LOSS": policy}
+    produce_backfill(services, topic, old, 3_000, 201, "--malformed", "0.02")
+    finish(start_processor(services, topic, pg_schema, checkpoint, "--available-now", **env))
+    recreate(services, topic)
+    # Fewer messages than before: the old checkpoint's offsets lie beyond the new topic's end,
+    # so Spark alone would plan no batch at all and never read them.
+    produce_backfill(services, topic, new, 1_500, 202, "--malformed", "0.02")
+    process = start_processor(services, topic, pg_schema, checkpoint, "--available-now", **env)
+    out, _ = process.communicate(timeout=300)
+    gaps = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM data_gaps")
+    stored = count(services, pg_schema)
+    rejected = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM rejected_events")
+    if policy == "fail":
+        assert process.returncode != 0
+        assert "deleted and created again" in out and "PROCESSOR_ON_DATA_LOSS=continue" in out
+        assert gaps == 0 and stored == unique_events(old)
+    else:
+        assert process.returncode == 0, out[-3000:]
+        assert "DATA LOSS" in out and "reading the new topic from its start" in out
+        assert gaps == 1
+        assert stored == unique_events(old) + unique_events(new)
+        # New bad messages at offsets the old topic used are new messages, not duplicates.
+        assert rejected == malformed(old) + malformed(new)
+        assert differences(pg_schema) == []

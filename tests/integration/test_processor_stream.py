@@ -263,7 +263,8 @@ def test_a_postgresql_restart_mid_run_loses_nothing(
 
 TABLES = {
     "raw_events": "SELECT event_id, is_late FROM raw_events ORDER BY 1",
-    "rejected_events": "SELECT kafka_partition, kafka_offset, reason FROM rejected_events ORDER BY 1, 2",
+    "rejected_events": "SELECT kafka_partition, kafka_offset, reason FROM rejected_events"
+    " ORDER BY 1, 2",
     "user_sessions": "SELECT session_id, events, orders, revenue, session_start, session_end"
     " FROM user_sessions ORDER BY 1",
     "hourly_metrics": "SELECT window_start, events, orders, revenue, unique_users,"

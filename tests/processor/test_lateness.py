@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -93,7 +94,7 @@ def test_batch_boundaries_and_arrival_order_never_change_the_flags(
     bounds = sorted({0, len(minutes), *(c for c in cuts if c < len(minutes))})
     state: dict[int, PartitionState] = {}
     split: dict[tuple[int, int], bool] = {}
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         middle = rng.randint(a, b)
         pieces = [chunk(0, a, minutes[a:middle]), chunk(0, middle, minutes[middle:b])]
         pieces = [p for p in pieces if p.num_rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -119,6 +120,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("object in page_url", {**event(), "page_url": {"a": 1}}, "bad_type:page_url"),
     ("array in user_agent", {**event(), "user_agent": ["x"]}, "bad_type:user_agent"),
     ("array in category", {**event(), "category": []}, "bad_type:category"),
+    ("number in page_url", {**event(), "page_url": 7}, "bad_type:page_url"),
+    ("boolean in referrer", {**event(), "referrer": True}, "bad_type:referrer"),
+    ("number in country", {**event(), "country": 1.5}, "bad_type:country"),
+    ("number as event type", {**event(), "event_type": 1}, "bad_type:event_type"),
+    ("boolean as device", {**event(), "device_type": False}, "bad_type:device_type"),
     (
         "nested field before a bad value",
         {**event("refund"), "page_url": {"a": 1}},
@@ -143,10 +149,11 @@ def test_lenient_looking_but_strict_json_stays_valid(frame) -> None:
         dumps(event()) + "\n",  # a trailing newline
         {**event(), "page_url": "/search?q=[shoes]{x}"},  # brackets inside a string
         {**event(), "referrer": "NaN Infinity"},
+        json.dumps(event()),  # spaces after the colons: checked strictly, and valid
     ]
     rows = checked_rows(frame(messages))
-    assert rows["reason"].to_pylist() == [None] * 4
-    assert rows["raw_payload"].to_pylist() == [None] * 4  # the kept payload is dropped again
+    assert rows["reason"].to_pylist() == [None] * 5
+    assert rows["raw_payload"].to_pylist() == [None] * 5  # the kept payload is dropped again
 
 
 def test_oversized_and_rejected_payloads_keep_a_prefix_their_size_and_hash(frame) -> None:
@@ -160,6 +167,8 @@ def test_oversized_and_rejected_payloads_keep_a_prefix_their_size_and_hash(frame
     assert by_offset[0]["payload_sha256"] == hashlib.sha256(big).hexdigest()
     assert len(by_offset[1]["raw_payload"]) == 100 and by_offset[1]["payload_bytes"] == 400
     assert by_offset[2]["reason"] == "invalid_json" and len(by_offset[2]["raw_payload"]) == 100
+    # Rejected by the strict check, stored with its topic like every rejection.
+    assert {r["kafka_topic"] for r in by_offset.values()} == {"t"}
 
 
 def test_the_future_bound_is_the_kafka_timestamp_plus_the_tolerance(frame) -> None:
