@@ -7,7 +7,6 @@ object built from it.
 from __future__ import annotations
 
 import math
-
 import os
 from collections.abc import Mapping
 from pathlib import Path
