@@ -112,6 +112,34 @@ class TopicIds:
             return None
 
 
+class KafkaRestarts:
+    """Whether a failed query may start again: only for errors of the Kafka client, and only
+    for five minutes in a row without a committed batch (the checkpoint and the batch ledger
+    make a restart exact)."""
+
+    def __init__(self, retry_seconds: float = 300.0, pause_seconds: float = 5.0) -> None:
+        self._retry_seconds, self._pause_seconds = retry_seconds, pause_seconds
+        self._since: float | None = None
+        self._batches = -1
+
+    def allow(self, exc: Exception, handler: MicroBatchHandler) -> bool:
+        """True (after a pause) when the failure is Kafka's and the retry time is not used up."""
+        text = str(exc).lower()
+        # Our own errors (the sink's: data loss, PostgreSQL gone) are never Kafka's to retry.
+        if "kafka" not in text or "processor.sink." in text:
+            return False
+        if handler.totals.batches != self._batches:  # progress since the last failure
+            self._since, self._batches = time.monotonic(), handler.totals.batches
+        assert self._since is not None
+        if time.monotonic() - self._since > self._retry_seconds:
+            return False
+        log.warning(
+            "the query failed on Kafka (%s); starting it again in %.0fs", exc, self._pause_seconds
+        )
+        time.sleep(self._pause_seconds)
+        return True
+
+
 class StopRequest:
     """Set by SIGTERM/SIGINT; the main loop then stops the query between batches."""
 
@@ -205,6 +233,7 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
         if handler.recreated is not None:
             raise handler.recreated
 
+    restarts = KafkaRestarts()
     try:
         while True:
             try:
@@ -213,8 +242,10 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
                 log.info("query %s started; checkpoint %s", query.id, settings.checkpoint_dir)
                 wait(query, handler, stop, watch)
                 break
-            except ProcessorError:
+            except ProcessorError as exc:
                 recreated, handler.recreated = handler.recreated, None
+                if recreated is None and not stop.requested and restarts.allow(exc, handler):
+                    continue  # Kafka went away under the query: start it again from its checkpoint
                 if recreated is None or stop.requested:
                     raise
             # PROCESSOR_ON_DATA_LOSS=continue and a recreated topic: record it, put the old
