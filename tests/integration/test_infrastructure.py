@@ -36,16 +36,24 @@ DESIGN_COLUMNS: dict[str, set[str]] = {
     },
     "dashboard_metrics": {"metric_name", "metric_value", "updated_at"},
     "rejected_events": {
-        "raw_payload", "kafka_partition", "kafka_offset", "kafka_timestamp", "reason",
-        "rejected_at",
+        "raw_payload", "payload_bytes", "payload_sha256", "kafka_partition", "kafka_offset",
+        "kafka_timestamp", "reason", "rejected_at",
     },
     "pipeline_batches": {
         "batch_id", "query_name", "input_rows", "valid_rows", "rejected_rows", "duplicate_rows",
         "late_rows", "max_event_time", "started_at", "committed_at", "duration_ms",
+        "end_offsets",
+    },
+    # DESIGN.md §5: data the processor could not read is detected and recorded.
+    "data_gaps": {
+        "kafka_topic", "kafka_partition", "first_missing", "next_seen", "kind", "detected_at",
     },
 }  # fmt: skip
-# The processor's exact distinct sets (db/init.sql documents them); not read by dashboards.
-INTERNAL_TABLES = {"hourly_users", "hourly_sessions", "hourly_orders", "session_orders"}
+# The processor's exact distinct sets and its per-partition lateness state (db/init.sql
+# documents them); not read by dashboards.
+INTERNAL_TABLES = {
+    "hourly_users", "hourly_sessions", "hourly_orders", "session_orders", "partition_progress",
+}  # fmt: skip
 TYPES = {
     ("raw_events", "event_time"): "timestamp with time zone",
     ("raw_events", "ip_address"): "inet",

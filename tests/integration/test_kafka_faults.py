@@ -22,6 +22,7 @@ from tests.integration.test_processor_stream import (
     differences,
     finish,
     produce_backfill,
+    recount_differences,
     scalar,
     start_processor,
     wait_for,
@@ -92,6 +93,7 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_doubles_nothing(
     out = finish(process, timeout=120)
     assert "batches committed" in out
     assert differences(pg_schema) == []
+    assert recount_differences(services, pg_schema, topic) == ""
     # Both runs' unique events, each exactly once (the ledgers are checked one by one).
     stored = count(services, pg_schema)
     assert stored == sum(unique_events(p) for p in (first, second))
