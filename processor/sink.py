@@ -193,16 +193,8 @@ class PostgresSink:
             rows = conn.execute(load_sql("merge", "load_progress"), {"topic": topic}).fetchall()
             return {row[3] for row in rows if row[3] is not None}
 
-        known = self._retrying(f"checking topic {topic}", work)
-        if not known or known == {topic_id}:
-            return None
-        exc = TopicRecreated(topic, sorted(known)[0], topic_id)
-        if self._rules.on_data_loss == "continue":
-            return exc
-        raise DataLoss(
-            f"{exc}: messages of the old topic that were not read are lost, and the "
-            "checkpoint's offsets belong to the old topic. Set PROCESSOR_ON_DATA_LOSS=continue "
-            "to record it in data_gaps and read the new topic from its start."
+        return _recreated(
+            topic, self._retrying(f"checking topic {topic}", work), topic_id, self._rules
         )
 
     def record_recreation(self, exc: TopicRecreated, query_name: str | None) -> None:
@@ -347,23 +339,28 @@ def load_progress(
     """The topic's lateness state; a topic recreated since is a gap (reported, or a stop)."""
     rows = cur.execute(load_sql("merge", "load_progress"), {"topic": batch.topic}).fetchall()
     known = {row[3] for row in rows if row[3] is not None}
-    if batch.topic_id is not None and known and known != {batch.topic_id}:
-        old = sorted(known)[0]
-        if rules.on_data_loss == "continue":
-            raise TopicRecreated(batch.topic, old, batch.topic_id)
-        _data_loss(
-            cur,
-            batch,
-            rules,
-            [],
-            "topic_recreated",
-            f"topic {batch.topic} was deleted and created again (id {old} -> "
-            f"{batch.topic_id}): messages of the old topic that were not read are lost, and "
-            "the checkpoint's offsets belong to the old topic",
-        )
+    recreated = _recreated(batch.topic, known, batch.topic_id, rules)
+    if recreated is not None:
+        raise recreated
     return {
         int(p): PartitionState(int(nxt), None if t is None else _micros(t)) for p, nxt, t, _ in rows
     }
+
+
+def _recreated(
+    topic: str, known: set[str], topic_id: str | None, rules: SinkRules
+) -> TopicRecreated | None:
+    """A changed topic id: the recreation to handle (continue), or DataLoss raised (fail)."""
+    if topic_id is None or not known or known == {topic_id}:
+        return None
+    exc = TopicRecreated(topic, sorted(known)[0], topic_id)
+    if rules.on_data_loss == "continue":
+        return exc
+    raise DataLoss(
+        f"{exc}: messages of the old topic that were not read are lost, and the checkpoint's "
+        "offsets belong to the old topic. Set PROCESSOR_ON_DATA_LOSS=continue to record it in "
+        "data_gaps and read the new topic from its start."
+    )
 
 
 def _micros(value: datetime) -> int:
@@ -390,9 +387,9 @@ def _data_loss(
             load_sql("merge", "insert_gap"),
             {
                 "topic": batch.topic,
-                "partition": None if gap.partition < 0 else gap.partition,
-                "first_missing": None if gap.partition < 0 else gap.first_missing,
-                "next_seen": None if gap.partition < 0 else gap.next_seen,
+                "partition": gap.partition,
+                "first_missing": gap.first_missing,
+                "next_seen": gap.next_seen,
                 "kind": kind,
                 "query_name": batch.query_name,
                 "batch_id": batch.batch_id,
