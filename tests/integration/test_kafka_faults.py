@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,7 +149,12 @@ def test_a_recreated_topic_is_never_silently_skipped(
     # so Spark alone would plan no batch at all and never read them.
     produce_backfill(services, topic, new, 1_500, 202, "--malformed", "0.02")
     process = start_processor(services, topic, pg_schema, checkpoint, "--available-now", **env)
-    out, _ = process.communicate(timeout=300)
+    try:
+        out, _ = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # never leave a hung processor behind
+        process.wait(30)
+        raise
     gaps = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM data_gaps")
     stored = count(services, pg_schema)
     rejected = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM rejected_events")
