@@ -32,13 +32,18 @@ def up(s: InfraSettings) -> None:
     """Install what is missing and start Kafka, PostgreSQL and (if installed) Grafana."""
     began = time.monotonic()
     kafka, pg, grafana = KafkaNative(s), PostgresNative(s), GrafanaNative(s)
+
+    def apply_schema() -> bool:  # idempotent, so always "applied"
+        pg.apply_schema()
+        return True
+
     _step("Kafka jars", kafka.fetch, "fetched from Maven Central", "already present")
     _step("Spark connector and JDBC jars", lambda: fetch_spark_jars(s), "fetched", "present")
     _step("PostgreSQL server package", pg.install, "installed with apt", "installed")
     _step("PostgreSQL cluster", pg.init_cluster, f"created in {pg.data}", "exists")
     _step("PostgreSQL server", pg.start, f"started on 127.0.0.1:{s.pg_port}", "already running")
     _step(f"role {s.pg_user}, database {s.pg_db}", pg.ensure_database, "created", "up to date")
-    _step(f"schema {s.pg_schema} (db/init.sql)", lambda: pg.apply_schema() or True, "applied", "")
+    _step(f"schema {s.pg_schema} (db/init.sql)", apply_schema, "applied", "")
     _step("Kafka broker (KRaft)", kafka.start, f"started on {s.kafka_bootstrap}", "running")
     _step(
         f"topic {s.kafka_topic}",

@@ -45,6 +45,7 @@ class PostgresTarget:
     def conninfo(self, **extra: str | int) -> str:
         """libpq connection string for this role (quoted by psycopg), plus `extra` keywords."""
         return make_conninfo(
+            "",  # no base string; positional, so no `extra` key can be taken for it
             host=self.host,
             port=self.port,
             dbname=self.dbname,

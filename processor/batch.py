@@ -41,10 +41,12 @@ def arrow_stream(df: DataFrame) -> Iterator[pa.RecordBatch]:
     if not hasattr(df, "_jdf"):  # Spark Connect has no JVM handle: collect it all at once
         yield from df.toArrow().to_batches()
         return
-    with SCCallSiteSync(df.sparkSession.sparkContext):
-        port, secret, server = df._jdf.collectAsArrowToPython()  # type: ignore[attr-defined]
+    # SCCallSiteSync and ArrowCollectSerializer are unannotated pyspark internals.
+    with SCCallSiteSync(df.sparkSession.sparkContext):  # type: ignore[no-untyped-call]
+        port, secret, server = df._jdf.collectAsArrowToPython()
     try:
-        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
+        serializer = ArrowCollectSerializer()  # type: ignore[no-untyped-call]
+        with _load_from_socket((port, secret), serializer) as stream:
             for item in stream:
                 if isinstance(item, pa.RecordBatch) and item.num_rows:
                     yield item  # the stream ends with the batches' order, which we do not need

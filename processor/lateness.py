@@ -95,7 +95,8 @@ def event_micros(column: pa.Array) -> np.ndarray:
     """A timestamp column as microseconds since the epoch (nulls as the smallest int64)."""
     tz = column.type.tz if pa.types.is_timestamp(column.type) else None
     micros = pc.cast(pc.cast(column, pa.timestamp("us", tz=tz)), pa.int64())
-    return pc.fill_null(micros, _NONE).to_numpy(zero_copy_only=False)
+    out: np.ndarray = pc.fill_null(micros, _NONE).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _first_offset(chunk: pa.RecordBatch) -> int:

@@ -19,7 +19,7 @@ from types import FrameType
 from py4j.protocol import Py4JError
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from infra.env import ConfigError, load_env
 from processor.batch import MicroBatchHandler
@@ -183,7 +183,8 @@ def wait(
                     time.sleep(0.1)
                 query.stop()
                 break
-            query.awaitTermination(0.5)
+            # pyspark annotates whole seconds but takes a float (it waits int(timeout * 1000) ms).
+            query.awaitTermination(0.5)  # type: ignore[arg-type]
         failure = query.exception()
     except StreamingQueryException as exc:
         failure = exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from infra.env import ConfigError, parse_duration
 
@@ -68,10 +68,20 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+class _Range(TypedDict):
+    low: float
+    high: float
+
+
+class _Kind(TypedDict, total=False):
+    integer: bool
+    duration: bool
+
+
 DAY = 86_400.0
-P = {"low": 0.0, "high": 1.0}  # a probability
-D = {"duration": True}
-N = {"integer": True}
+P: _Range = {"low": 0.0, "high": 1.0}  # a probability
+D: _Kind = {"duration": True}
+N: _Kind = {"integer": True}
 LIMITS = {
     limit.key: limit
     for limit in (
@@ -165,7 +175,7 @@ def number(limit: Limit, value: Any, given_as: str) -> int | float:
         if isinstance(value, float):
             if not value.is_integer():
                 raise _bad(limit, value, given_as)
-            value = int(value)
+            return int(value)
         return value
     return float(value)
 

@@ -84,6 +84,9 @@ def produce(
     settings: Settings, clock: Clock, now_ms: int, stop: StopControl | None = None
 ) -> tuple[RunResult, dict[str, Any]]:
     """Run once with these settings; return the result and the ledger record."""
+    seed = settings.run.seed
+    if seed is None:  # the entry point draws one; without it the run could not be repeated
+        raise ConfigError("the seed must be a whole number, for example --seed 42")
     stop = stop or StopControl(clock, settings.run.stop_timeout_s)
     start_ms, end_ms = time_range(settings, now_ms)
     started = datetime.now(UTC)
@@ -91,13 +94,13 @@ def produce(
     sim = Simulator(
         settings.behavior,
         settings.traffic,
-        settings.run.seed,
+        seed,
         start_ms,
         end_ms,
         settings.run.events,
         warm_ms,
     )
-    faults = FaultInjector(settings.faults, settings.run.seed) if settings.faults.enabled else None
+    faults = FaultInjector(settings.faults, seed) if settings.faults.enabled else None
     sink = open_sink(settings.output, report, stop)
     try:
         if isinstance(sink, KafkaSink) and (problem := sink.check()):

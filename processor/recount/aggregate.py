@@ -33,8 +33,10 @@ def hour_key(window_start: datetime) -> str:
 
 
 class _Session:
-    __slots__ = ("add_to_carts", "end", "events", "first", "orders", "page_views", "purchases")
-    __slots__ += ("revenue", "start", "user_device")
+    __slots__ = (
+        *("add_to_carts", "end", "events", "first", "orders", "page_views", "purchases"),
+        *("revenue", "start", "user_device"),
+    )
 
     def __init__(self, time_us: int, event_id: str, user_device: tuple[str, str]) -> None:
         self.first = (time_us, event_id)
@@ -46,8 +48,10 @@ class _Session:
 
 
 class _Hour:
-    __slots__ = ("add_to_carts", "events", "orders", "page_views", "purchases", "revenue")
-    __slots__ += ("sessions", "users")
+    __slots__ = (
+        *("add_to_carts", "events", "orders", "page_views", "purchases", "revenue"),
+        *("sessions", "users"),
+    )
 
     def __init__(self) -> None:
         self.events = self.page_views = self.add_to_carts = self.purchases = 0
@@ -126,6 +130,7 @@ def aggregate(copies: Iterable[Copy]) -> Tables:
             if p is not None:
                 p.add_to_carts += 1
         else:  # purchase: price, quantity, product and order are there (the rules say so)
+            assert price is not None and quantity is not None and order_id is not None
             amount = price * quantity
             s.purchases += 1
             s.revenue += amount

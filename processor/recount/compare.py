@@ -28,8 +28,10 @@ from processor.recount.tally import Copy, Counts, Tally
 
 Found = tuple[str, str, str]  # (check, key, detail)
 Read = Callable[[Add, Progress | None], Extent]
-CHECKS = ("topic", "rejected_events", "raw_events", "late_events", "user_sessions")
-CHECKS += ("product_metrics", "hourly_metrics")
+CHECKS = (
+    *("topic", "rejected_events", "raw_events", "late_events", "user_sessions"),
+    *("product_metrics", "hourly_metrics"),
+)
 
 # Plain reads of stored columns, kept beside the code that reads them; uuids come as text (one
 # lowercase form, and no uuid objects to build), times as UTC datetimes (the session's TimeZone).

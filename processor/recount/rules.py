@@ -20,12 +20,16 @@ from processor.settings import ProcessorSettings
 EVENT_TYPES = frozenset(("page_view", "add_to_cart", "purchase"))
 CART_TYPES = frozenset(("add_to_cart", "purchase"))
 DEVICE_TYPES = frozenset(("desktop", "mobile", "tablet"))
-REQUIRED = ("event_id", "event_type", "timestamp", "user_id", "session_id", "page_url")
-REQUIRED += ("device_type",)
+REQUIRED = (
+    *("event_id", "event_type", "timestamp", "user_id", "session_id", "page_url"),
+    "device_type",
+)
 # Every field whose JSON type is checked, in the order the first wrong one is named.
-TYPED = ("event_id", "event_type", "timestamp", "user_id", "session_id", "product_id")
-TYPED += ("page_url", "user_agent", "ip_address", "device_type", "price", "quantity", "order_id")
-TYPED += ("category", "referrer", "country")
+TYPED = (
+    *("event_id", "event_type", "timestamp", "user_id", "session_id", "product_id"),
+    *("page_url", "user_agent", "ip_address", "device_type", "price", "quantity", "order_id"),
+    *("category", "referrer", "country"),
+)
 MAX_PRICE = Decimal(1_000_000)
 MAX_QUANTITY = 10_000
 INT64 = range(-(2**63), 2**63)
@@ -257,7 +261,7 @@ def _bad_value(
         if event_type == "purchase" and order_id is None:
             return "missing_field:order_id"
     if price is not None:
-        if price != price or abs(price) > MAX_PRICE:
+        if price != price or not -MAX_PRICE <= price <= MAX_PRICE:
             return "bad_value:price"
         if price < 0:
             return "negative_price"
@@ -290,7 +294,8 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
             return "invalid_utf8"
     if NUL_ESCAPE in text:
         return "nul_character"
-    values = tuple(map(obj.get, TYPED))
+    # Any: the field types are checked as a whole against _GOOD_TYPES below.
+    values: tuple[Any, ...] = tuple(map(obj.get, TYPED))
     types = tuple(map(type, values))
     if types not in _GOOD_TYPES:
         reason = _missing_or_bad_type(obj)
@@ -336,4 +341,4 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
     if price is not None:
         price = Decimal(price)
     fields = (event_id.lower(), event_type, time_us, user, session, product, price, quantity)
-    return _new(Event, (*fields, order, category, device_type))  # type: ignore[no-any-return]
+    return _new(Event, (*fields, order, category, device_type))

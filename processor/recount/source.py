@@ -141,11 +141,13 @@ def _drain(
         quiet_since = time.monotonic()
         for message in batch:
             partition, offset = message.partition(), message.offset()
-            end = left.get(partition)
             error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                raise SourceError(f"reading {topic} [{partition}]: {error.str()}")
+            if partition is None or offset is None:  # records and partition EOFs carry both
+                continue
+            end = left.get(partition)
             if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise SourceError(f"reading {topic} [{partition}]: {error.str()}")
                 if end is not None and offset >= end:  # the end of a partition
                     _finish(consumer, topic, partition, left)
                 continue
