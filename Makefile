@@ -30,8 +30,8 @@ test: setup ## run every test (starts the services it needs)
 test-unit: setup ## only the tests that need no service
 	$(PY) -m pytest -m "not integration"
 
-lint: setup ## ruff check and format check
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: setup ## ruff check, format check and mypy --strict (see [tool.mypy] in pyproject.toml)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
