@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.grafana.macros import (
+from viewer.macros import (
     ExpandError,
     TimeRange,
     Variable,

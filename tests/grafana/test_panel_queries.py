@@ -1,20 +1,15 @@
 """Every panel query, expanded as Grafana expands it, runs as the read-only role on real data.
 
-The data comes from a real pipeline run: the producer backfills a few thousand events over the
-last hours (with duplicates, late and malformed messages) into a fresh topic, and the processor
-reads that topic once (availableNow) into a fresh schema.
+The data comes from a real pipeline run (`filled_schema`, tests/filled.py).
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,71 +17,14 @@ import pytest
 from psycopg import sql
 
 from infra.env import ROOT
-from infra.postgres import PostgresNative
+from tests.filled import run_checked
 from tests.grafana.dashboards import load, queries
-from tests.grafana.macros import ALL, TimeRange, dashboard_variables, expand
+from viewer.macros import ALL, TimeRange, dashboard_variables, expand
 
 pytestmark = pytest.mark.integration
 
-EVENTS = 3000
-HOURS = 4
 QUERIES = list(queries())
 NUMBER = (int, float, Decimal, type(None))
-
-
-def producer_command(topic: str, start: datetime, ledger: Path) -> list[str]:
-    """Return the producer's backfill command: EVENTS events spread over the last HOURS."""
-    return [
-        sys.executable, "-m", "producer.producer",
-        "--mode", "backfill",
-        "--topic", topic,
-        "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "--days", f"{HOURS / 24:.4f}",
-        "--events", str(EVENTS),
-        "--rate", f"{EVENTS / (HOURS * 3600):.3f}",
-        "--flat",
-        "--seed", "7",
-        "--ledger", str(ledger),
-        "--duplicates", "0.02",
-        "--late", "0.01",
-        "--malformed", "0.01",
-    ]  # fmt: skip
-
-
-def _run(cmd: list[str], what: str, timeout: float) -> str:
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        pytest.fail(f"{what} failed ({result.returncode}):\n{output}")
-    return result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def filled_schema(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh schema filled by the real producer and processor; dropped afterwards."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    topic = f"test.grafana.{uuid.uuid4().hex[:8]}"
-    schema = f"test_grafana_{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": services.bootstrap})
-    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
-    PostgresNative(services.settings).apply_schema(schema=schema, scratch=True)
-    try:
-        start = datetime.now(UTC) - timedelta(hours=HOURS)
-        work = tmp_path_factory.mktemp("pipeline")
-        _run(producer_command(topic, start, work / "ledger.json"), "producer backfill", 300)
-        checkpoint = work / "checkpoint"
-        processor = [
-            sys.executable, "-m", "processor.streaming_processor", "--available-now",
-            "--topic", topic, "--schema", schema, "--checkpoint-dir", str(checkpoint),
-            "--starting-offsets", "earliest",
-        ]  # fmt: skip
-        _run(processor, "processor --available-now", 600)
-        yield schema
-    finally:
-        admin.delete_topics([topic])[topic].result(timeout=30)
-        with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +115,7 @@ def test_panel_query_runs_with_filters_selected(
 
 
 def test_status_once_shows_the_kpis(filled_schema: str) -> None:
-    out = _run(
+    out = run_checked(
         [sys.executable, "-m", "processor.status", "--once", "--schema", filled_schema],
         "python -m processor.status --once",
         60,

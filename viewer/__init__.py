@@ -1,0 +1,1 @@
+"""The browser view: the provisioned Grafana dashboards, drawn where no Grafana runs."""
