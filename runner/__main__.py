@@ -20,6 +20,7 @@ from pathlib import Path
 
 from infra.env import LOCAL, ROOT, ConfigError, load_env
 from processor import status
+from runner.drain import Backlog, backlog, processor_progress, topic_offsets, wait_for_catch_up
 from runner.supervise import Child, Stopping, first_exited, raise_on_signals, stop_all
 
 FIRST_BATCH_TIMEOUT = 240.0
@@ -63,26 +64,37 @@ def batches_committed(settings: status.StatusSettings) -> int:
         return 0
 
 
-def where_to_look(env: Mapping[str, str], pg: status.StatusSettings, logs: Path | None) -> str:
-    """Return the closing lines: Grafana, psql, the live view, logs, how to stop."""
+def where_to_look(
+    env: Mapping[str, str],
+    pg: status.StatusSettings,
+    logs: Path | None,
+    view_url: str | None = None,
+) -> str:
+    """Return the closing lines: the dashboards, psql, the live view, logs, how to stop."""
     port = int(env.get("GRAFANA_PORT") or 3000)
-    grafana = (
-        f"http://127.0.0.1:{port}/d/clickstream-overview  (user {env.get('GRAFANA_ADMIN_USER')}, "
-        "password GRAFANA_ADMIN_PASSWORD in .env)"
-        if port_open("127.0.0.1", port)
-        else "not running here (needs Docker mode or a local grafana-server)"
-    )
+    if view_url:
+        dashboards = f"Dashboards {view_url}  (browser view of the Grafana dashboards)"
+    elif port_open("127.0.0.1", port):
+        dashboards = (
+            f"Grafana    http://127.0.0.1:{port}/d/clickstream-overview  (user "
+            f"{env.get('GRAFANA_ADMIN_USER')}, password GRAFANA_ADMIN_PASSWORD in .env)"
+        )
+    else:
+        dashboards = "Dashboards not running (start them with ./show_dashboards.sh)"
     lines = [
         "",
         "Where to look:",
-        f"  Grafana    {grafana}",
+        f"  {dashboards}",
         f"  psql       psql -h {pg.db.host} -p {pg.db.port} -U {pg.db.user} -d {pg.db.dbname}"
         "   (password POSTGRES_READONLY_PASSWORD in .env)",
         "  live view  ./show_metrics.sh",
     ]
     if logs:
         lines.append(f"  logs       {logs}/producer.log, {logs}/processor.log")
-    lines.append("Ctrl-C stops the producer and the processor (the infrastructure keeps running).")
+    lines.append(
+        "Ctrl-C stops the producer, lets the processor catch up, then stops it "
+        "(the infrastructure keeps running)."
+    )
     return "\n".join(lines)
 
 
@@ -131,7 +143,44 @@ def claim_pidfile(path: Path) -> int | None:
     return None
 
 
-def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
+def start_dashboards(env: Mapping[str, str], logs: Path) -> tuple[Child | None, str | None]:
+    """Start the browser view when no Grafana answers on GRAFANA_PORT; return it and its URL."""
+    grafana = int(env.get("GRAFANA_PORT") or 3000)
+    if port_open("127.0.0.1", grafana):
+        return None, None
+    child = Child("dashboards", [sys.executable, "-m", "viewer"], logs / "viewer.log", 10.0)
+    child.start(env, ROOT)
+    began, offset = time.monotonic(), child.log.stat().st_size if child.log.exists() else 0
+    while time.monotonic() - began < 30 and child.exit_code() is None:
+        with contextlib.suppress(OSError):
+            text = child.log.read_bytes()[offset:].decode(errors="replace")
+            for line in text.splitlines():
+                if line.startswith("viewer: dashboards at "):
+                    return child, line.split(" at ", 1)[1].split(" ", 1)[0]
+        time.sleep(0.3)
+    say(f"the browser view did not start; last lines of {child.log}:")
+    emit(child.log_tail(5))
+    child.stop()
+    return None, None
+
+
+def drain(env: Mapping[str, str], pg: status.StatusSettings, processor: Child, bound: float) -> str:
+    """After the producer stopped: wait (bounded) until the processor has read what it sent."""
+    topic = env.get("KAFKA_TOPIC") or "clickstream.raw"
+    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092"
+
+    def read() -> Backlog:
+        starts, ends = topic_offsets(bootstrap, topic)
+        with status.connect(pg) as conn:
+            progress = processor_progress(conn, topic)
+        return backlog(ends, progress, starts)
+
+    return wait_for_catch_up(read, lambda: processor.exit_code() is None, bound, say)
+
+
+def run_native(
+    env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float, drain_s: float
+) -> int:
     """Start processor and producer as children; supervise them until Ctrl-C or a failure."""
     logs = LOCAL / "logs"
     pidfile = LOCAL / "run" / "pipeline.pid"
@@ -140,24 +189,25 @@ def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
         say(f"the pipeline already runs (runner pid {other}); stop it first: kill {other}")
         return 1
     python = sys.executable
-    children = [
-        Child("producer", [python, "-m", "producer.producer"], logs / "producer.log", 30.0),
-        Child(
-            "processor",
-            [python, "-m", "processor.streaming_processor"],
-            logs / "processor.log",
-            90.0,
-        ),
-    ]
+    producer = Child("producer", [python, "-m", "producer.producer"], logs / "producer.log", 30.0)
+    processor = Child(
+        "processor", [python, "-m", "processor.streaming_processor"], logs / "processor.log", 90.0
+    )
+    children = [producer, processor]
+    dashboards: Child | None = None
     restore = raise_on_signals()
     code = 1
+    stopped_by_signal = False
     try:
         before = batches_committed(pg)
         for child in reversed(children):  # the processor first: Spark is the slow starter
             child.start(env, ROOT)
             say(f"{child.name} started (pid {child.pid}), log {child.log}")
+        dashboards, url = start_dashboards(env, logs)
+        if dashboards is not None:
+            say(f"browser view started (pid {dashboards.pid}): {url}")
         if wait_for_first_batch(pg, children, before):
-            emit(where_to_look(env, pg, logs))
+            emit(where_to_look(env, pg, logs, url))
             if view:
                 time.sleep(1)
                 live_view(pg, children, interval)
@@ -169,16 +219,24 @@ def run_native(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
             emit(dead.log_tail())
     except Stopping as why:
         emit("")
-        say(f"{why}: stopping the pipeline")
+        say(f"{why}: stopping the pipeline (the producer first)")
         code = 0
+        stopped_by_signal = True
     finally:
-        # Always stop the children (they run in their own sessions, so nothing else will), and
-        # let no second Ctrl-C interrupt that: each stop is bounded by its grace period.
+        # Always stop the children (they run in their own sessions, so nothing else will). The
+        # producer stops first; then the processor reads what it delivered (a second Ctrl-C
+        # skips that wait); each stop is bounded by its grace period and not interruptible.
         restore()
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        codes = stop_all(children, say)
+        ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        codes = stop_all([producer], say)
+        for sig, handler in ignore.items():
+            signal.signal(sig, handler)
+        if stopped_by_signal and processor.exit_code() is None and producer.process is not None:
+            drain(env, pg, processor, drain_s)
+        ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        codes |= stop_all([processor, *([dashboards] if dashboards else [])], say)
         say(f"stopped: exit codes {codes}; the data stays in PostgreSQL")
-        for sig, handler in previous.items():
+        for sig, handler in ignore.items():
             signal.signal(sig, handler)
         pidfile.unlink(missing_ok=True)
     return code
@@ -216,7 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--no-view", dest="view", action="store_false",
                        help="only supervise; watch with ./show_metrics.sh elsewhere")  # fmt: skip
     parser.add_argument("--interval", type=float, default=5.0, help="live view refresh, seconds")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="on Ctrl-C, wait up to this many seconds for the processor to read what the "
+        "producer delivered (default 120; a second Ctrl-C skips the wait)",
+    )
     args = parser.parse_args(argv)
+    if not args.interval > 0:
+        parser.error("--interval must be positive")
+    if not 0 <= args.drain_timeout <= 3600:
+        parser.error("--drain-timeout must be between 0 and 3600 seconds")
     view = sys.stdout.isatty() if args.view is None else args.view
     try:
         env = load_env()
@@ -225,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_pipeline: {exc}", file=sys.stderr)
         return 1
     docker = args.docker or (not args.native and docker_engine_answers())
-    runner = run_docker if docker else run_native
-    return runner(env, pg, view, args.interval)
+    if docker:
+        return run_docker(env, pg, view, args.interval)
+    return run_native(env, pg, view, args.interval, args.drain_timeout)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DashboardError, ViewerError) as exc:
         print(f"viewer: {exc}", file=sys.stderr)
         return 1
-    from waitress import create_server
+    from waitress.server import create_server
 
     app = ViewerApp(dashboards, Reader(settings.db, settings.statement_timeout_ms))
     try:

@@ -18,11 +18,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.development.base_component import Component
 
 from viewer.macros import ALL as ALL_VALUE
 from viewer.macros import ExpandError, Variable, auto_interval, expand, parse_interval
 from viewer.model import Dashboard, DashboardError, Panel, load_dashboards
-from viewer.panels import error_panel, loading_panel, render, zone
+from viewer.panels import error_panel, loading_panel, render, with_data, zone
 from viewer.query import Frame, QueryError, Reader
 from viewer.timerange import QUICK_RANGES, Picker, TimeRangeError
 
@@ -137,7 +138,7 @@ class ViewerApp:
         self.dash = Dash(
             __name__,
             title="Clickstream dashboards",
-            update_title=None,
+            update_title="",
             assets_folder=str(ASSETS),
             serve_locally=True,
             suppress_callback_exceptions=True,
@@ -197,7 +198,7 @@ class ViewerApp:
         board = boards[view.uid]
         models = board.variable_models({})
         options, problems = self._options(board)
-        controls = [
+        controls: list[Component] = [
             html.Div(
                 [
                     html.Label("Dashboard", htmlFor="dashboard"),
@@ -328,7 +329,7 @@ class ViewerApp:
                 className="topbar",
             ),
             *banners,
-            html.Main(cells, className="grid", **{"data-dashboard": view.uid}),
+            with_data(html.Main(cells, className="grid"), dashboard=view.uid),
         ]
         return children, state, period or 3_600_000, period == 0, state["key"]
 
@@ -375,7 +376,7 @@ class ViewerApp:
         """Query and draw one panel for the current view, marked with the view it shows."""
         drawn = self._draw(key, state, tz_name)
         if drawn is not no_update and state:
-            setattr(drawn, "data-view", state.get("key", ""))
+            with_data(drawn, view=str(state.get("key", "")))
         return drawn
 
     def _draw(self, key: str, state: Mapping[str, Any] | None, tz_name: str | None) -> Any:
@@ -412,7 +413,7 @@ class ViewerApp:
 
     def _callbacks(self) -> None:
         app = self.dash
-        app.clientside_callback(
+        app.clientside_callback(  # type: ignore[no-untyped-call]  # unannotated in dash
             "function(_) { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; }",
             Output("tz", "data"),
             Input("url", "pathname"),

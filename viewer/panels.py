@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import plotly.graph_objects as go
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from viewer.macros import TimeRange
 from viewer.model import FieldConfig, Panel
@@ -81,15 +82,25 @@ def _reduce(frame: Frame) -> list[tuple[str, Any]]:
     return result
 
 
+C = TypeVar("C", bound=Component)
+
+
+def with_data(component: C, **values: str) -> C:
+    """Set `data-*` attributes (`panel_title` becomes `data-panel-title`) on a component."""
+    for key, value in values.items():
+        setattr(component, "data-" + key.replace("_", "-"), value)
+    return component
+
+
 def _container(panel: Panel, state: str, body: Any) -> html.Div:
-    return html.Div(
+    box = html.Div(
         [
             html.Div(panel.title, className="panel-title", title=panel.description),
             html.Div(body, className="panel-body"),
         ],
         className=f"panel panel-{panel.type} state-{state}",
-        **{"data-panel-title": panel.title, "data-panel-type": panel.type, "data-state": state},
     )
+    return with_data(box, panel_title=panel.title, panel_type=panel.type, state=state)
 
 
 def error_panel(panel: Panel, message: str) -> html.Div:
@@ -402,18 +413,16 @@ def stat(panel: Panel, frames: Sequence[Frame], span: TimeRange, tz: ZoneInfo | 
             else format_value(value, config.unit, config.decimals)
         )
         colour = color_for(config, index, _float(value))
-        items.append(
-            html.Div(
-                [
-                    html.Div(config.display_name or name, className="stat-name")
-                    if show_names
-                    else None,
-                    html.Div(text, className="stat-value", style={"color": colour}),
-                ],
-                className="stat-item",
-                **{"data-field": name, "data-value": "" if value is None else str(value)},
-            )
+        item = html.Div(
+            [
+                html.Div(config.display_name or name, className="stat-name")
+                if show_names
+                else None,
+                html.Div(text, className="stat-value", style={"color": colour}),
+            ],
+            className="stat-item",
         )
+        items.append(with_data(item, field=name, value="" if value is None else str(value)))
     return html.Div(items, className="stat-items")
 
 
@@ -427,12 +436,11 @@ def table(panel: Panel, frames: Sequence[Frame], span: TimeRange, tz: ZoneInfo |
         name = sort.get("displayName")
         if name in frame.columns:
             i = list(frame.columns).index(name)
-            rows.sort(
-                key=lambda r, i=i: (r[i] is None, _float(r[i]) if _is_number(r[i]) else str(r[i]))
-            )
-            if sort.get("desc"):
-                nulls = [r for r in rows if r[i] is None]
-                rows = [r for r in rows if r[i] is not None][::-1] + nulls
+            present = [r for r in rows if r[i] is not None]
+            nulls = [r for r in rows if r[i] is None]  # Grafana keeps empty cells last
+            by_number = all(_is_number(r[i]) for r in present)
+            present.sort(key=lambda r: (float(r[i]), "") if by_number else (0.0, str(r[i])))
+            rows = (present[::-1] if sort.get("desc") else present) + nulls
     configs = [panel.field(name) for name in frame.columns]
     numeric = set(_numeric_columns(frame))
     header = html.Tr(

@@ -28,5 +28,7 @@ def test_where_to_look_names_psql_live_view_and_logs_without_the_password(tmp_pa
     text = where_to_look(env, PG, tmp_path)
     assert "psql -h 127.0.0.1 -p 5432 -U grafana_reader -d clickstream" in text
     assert "./show_metrics.sh" in text and f"{tmp_path}/processor.log" in text
-    assert "not running here" in text
+    assert "Dashboards not running (start them with ./show_dashboards.sh)" in text
     assert "secret-pw" not in text
+    shown = where_to_look(env, PG, tmp_path, "http://127.0.0.1:3000/d/clickstream-overview")
+    assert "Dashboards http://127.0.0.1:3000/d/clickstream-overview" in shown

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The provisioned Grafana dashboards in a browser, without Grafana: serves them on
+# http://127.0.0.1:3000 (DASHBOARD_PORT when 3000 is taken) from an existing database, read as
+# the read-only role. Usage: ./show_dashboards.sh [--port N] [--host ADDR] [--schema NAME]
+set -euo pipefail
+source "$(dirname "$0")/infra/common.sh"
+cd "$ROOT"
+ensure_venv
+exec "$VENV/bin/python" -m viewer "$@"
