@@ -17,7 +17,7 @@ from types import FrameType
 
 from infra.env import ROOT, ConfigError, load_env, require
 from infra.settings import PostgresTarget
-from viewer.app import Dashboards, ViewerApp
+from viewer.app import Dashboards, ViewerApp, home_uid
 from viewer.model import DashboardError
 from viewer.query import Reader
 
@@ -39,6 +39,7 @@ class ViewerSettings:
     fallback_port: int
     dashboards: Path
     statement_timeout_ms: int
+    home: str
 
     @classmethod
     def from_env(
@@ -68,6 +69,7 @@ class ViewerSettings:
             fallback_port=int(fallback),
             dashboards=dashboards or DASHBOARDS,
             statement_timeout_ms=int(timeout),
+            home=require(env, "DASHBOARD_HOME", "clickstream-overview"),
         )
 
 
@@ -132,13 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from waitress.server import create_server
 
-    app = ViewerApp(dashboards, Reader(settings.db, settings.statement_timeout_ms))
+    app = ViewerApp(dashboards, Reader(settings.db, settings.statement_timeout_ms), settings.home)
     try:
         server = create_server(app.dash.server, host=settings.host, port=port, threads=args.threads)
     except OSError as exc:
         print(f"viewer: cannot listen on {settings.host}:{port} ({exc})", file=sys.stderr)
         return 1
-    first = next(iter(dashboards.get()))
+    first = home_uid(dashboards.get(), settings.home)
     print(
         f"viewer: dashboards at http://{settings.host}:{port}/d/{first} "
         f"(schema {settings.db.schema}, as {settings.db.user}); Ctrl-C stops",

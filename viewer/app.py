@@ -75,16 +75,25 @@ class View:
         return "?" + urlencode(params)
 
 
+def home_uid(dashboards: Mapping[str, Dashboard], home: str | None) -> str:
+    """Return the home dashboard: `home` when it exists, else the first file's."""
+    return home if home is not None and home in dashboards else next(iter(dashboards))
+
+
 def parse_view(
-    pathname: str | None, search: str | None, dashboards: Mapping[str, Dashboard]
+    pathname: str | None,
+    search: str | None,
+    dashboards: Mapping[str, Dashboard],
+    home: str | None = None,
 ) -> View:
     """Return the view a URL asks for; unknown parts fall back to the dashboard's defaults."""
     problems: list[str] = []
     parts = [p for p in (pathname or "/").split("/") if p]
-    uid = parts[1] if len(parts) >= 2 and parts[0] == "d" else next(iter(dashboards))
+    first = home_uid(dashboards, home)
+    uid = parts[1] if len(parts) >= 2 and parts[0] == "d" else first
     if uid not in dashboards:
-        problems.append(f"no dashboard with uid {uid!r}; showing {next(iter(dashboards))!r}")
-        uid = next(iter(dashboards))
+        problems.append(f"no dashboard with uid {uid!r}; showing {first!r}")
+        uid = first
     board = dashboards[uid]
     params = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
     picker = Picker(
@@ -132,9 +141,10 @@ def _selection(previous: Sequence[str], current: Sequence[str] | str | None) -> 
 class ViewerApp:
     """Builds the Dash app and answers its callbacks."""
 
-    def __init__(self, dashboards: Dashboards, reader: Reader) -> None:
+    def __init__(self, dashboards: Dashboards, reader: Reader, home: str | None = None) -> None:
         self.dashboards = dashboards
         self.reader = reader
+        self.home = home
         self.dash = Dash(
             __name__,
             title="Clickstream dashboards",
@@ -194,7 +204,7 @@ class ViewerApp:
             boards = self.dashboards.get()
         except DashboardError as exc:
             return html.Div(str(exc), className="banner error"), None, no_update, no_update, ""
-        view = parse_view(pathname, search, boards)
+        view = parse_view(pathname, search, boards, self.home)
         board = boards[view.uid]
         models = board.variable_models({})
         options, problems = self._options(board)
