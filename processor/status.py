@@ -22,27 +22,15 @@ from psycopg import sql
 
 from infra.env import ConfigError, load_env
 from infra.settings import PostgresTarget
+from processor.dashboard import KPIS as KPI_TABLE
 
+# The terminal's format for each Grafana unit of the KPI table (processor/dashboard.py).
+_KINDS = {"short": "int", "percentunit": "pct", "currencyUSD": "money", "s": "sec", "ms": "ms"}
 # Known KPIs in display order: name -> (label, format). Others the processor adds follow them.
 KPIS: dict[str, tuple[str, str]] = {
-    "events_last_minute": ("Events, last minute", "int"),
-    "active_users_5m": ("Active users, 5 min", "int"),
-    "active_sessions_5m": ("Active sessions, 5 min", "int"),
-    "conversion_rate_1h": ("Conversion, 1 h", "pct"),
-    "revenue_1h": ("Revenue, 1 h", "money"),
-    "orders_1h": ("Orders, 1 h", "int"),
-    "avg_order_value_1h": ("Average order value, 1 h", "money"),
-    "cart_abandonment_rate_1h": ("Cart abandonment, 1 h", "pct"),
-    "events_total": ("Events stored, total", "int"),
-    "rejected_events_total": ("Rejected events, total", "int"),
-    "late_events_total": ("Late events, total", "int"),
-    "duplicate_events_total": ("Duplicate events, total", "int"),
-    "data_gaps_total": ("Data gaps (never read), total", "int"),
-    "processing_lag_seconds": ("Processing lag", "sec"),
-    "batch_duration_ms": ("Last batch duration", "ms"),
-    "batch_input_rows": ("Last batch input rows", "int"),
+    k.name: (k.label, _KINDS.get(k.unit, "plain")) for k in KPI_TABLE if k.terminal
 }
-HIDDEN = {"newest_event_epoch"}  # shown in the heading instead
+HIDDEN = {k.name for k in KPI_TABLE if not k.terminal}  # newest_event_epoch: in the heading
 
 HEALTH_SQL = """
 SELECT

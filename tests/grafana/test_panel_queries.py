@@ -121,7 +121,7 @@ def test_status_once_shows_the_kpis(filled_schema: str) -> None:
         60,
     )
     assert "No data yet" not in out
-    for label in ("Events, last minute", "Conversion, 1 h", "Revenue, 1 h", "Rejected events"):
+    for label in ("Events, 1 min", "Conversion, 1 h", "Revenue, 1 h", "Rejected"):
         assert label in out
     assert "Micro-batches committed" in out and "Hours (hourly_metrics)" in out
 

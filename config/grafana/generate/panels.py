@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from processor.dashboard import BY_NAME as KPI_TABLE
+
 DS_UID = "clickstream-pg"
 DS_TYPE = "grafana-postgresql-datasource"
 DATASOURCE: dict[str, str] = {"type": DS_TYPE, "uid": DS_UID}
@@ -99,19 +101,15 @@ def stat(
     return _panel("stat", title, description, sql, size, "table", unit, decimals, None, options)
 
 
-def kpi(
-    metric: str,
-    title: str,
-    description: str,
-    unit: str,
-    decimals: int | None = None,
-    size: tuple[int, int] = (4, 4),
-) -> Panel:
-    """Return a stat panel for one KPI row of dashboard_metrics."""
+def kpi(metric: str, size: tuple[int, int] = (4, 4)) -> Panel:
+    """Return a stat panel for one KPI row of dashboard_metrics, as the KPI table defines it."""
+    k = KPI_TABLE[metric]
     sql = (
-        f"SELECT metric_value AS \"{title}\" FROM dashboard_metrics WHERE metric_name = '{metric}'"
+        f"SELECT metric_value AS \"{k.label}\" FROM dashboard_metrics "
+        f"WHERE metric_name = '{k.name}'"
     )
-    return stat(title, description, sql, unit, decimals, size)
+    description = k.meaning[0].upper() + k.meaning[1:] + "."
+    return stat(k.label, description, sql, k.unit, k.decimals, size)
 
 
 def timeseries(
