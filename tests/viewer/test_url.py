@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from viewer.app import View, _selection, parse_view
-from viewer.macros import ALL
+from viewer.macros import ALL, TimeRange, expand
 from viewer.model import load_dashboards
 
 BOARDS = load_dashboards(Path(__file__).resolve().parents[2] / "config" / "grafana" / "dashboards")
@@ -51,3 +53,20 @@ def test_refresh_off_is_kept() -> None:
     view = View("clickstream-funnel", parse_view("/", "", BOARDS).picker, {}, None)
     assert "refresh=off" in view.query_string()
     assert parse_view("/d/clickstream-funnel", "?refresh=off", BOARDS).refresh is None
+
+
+def test_hostile_values_stay_literals() -> None:
+    hostile = "x'); DELETE FROM raw_events; --"
+    view = parse_view("/d/clickstream-funnel", f"?var-device={hostile}&from=now-1h'--", BOARDS)
+    assert view.variables["device"] == [hostile]
+    assert any("time range" in p for p in view.problems)  # the bad `from` is refused
+    board = BOARDS["clickstream-funnel"]
+    models = board.variable_models({"category": ["Books"]})
+    chosen = {n: replace(m, selected=list(view.variables.get(n, [ALL]))) for n, m in models.items()}
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    sql = expand(
+        "SELECT 1 FROM user_sessions WHERE device_type IN ($device)",
+        chosen,
+        TimeRange.last(timedelta(hours=1), now),
+    )
+    assert sql.endswith("IN ('x''); DELETE FROM raw_events; --')")
