@@ -126,6 +126,7 @@ VECTORS = {
     "traffic.daily": (24, 0.0, False, "24 hourly multipliers such as [0.5, 0.4, ...]"),
     "traffic.weekly": (7, 0.0, False, "[1.04, 1.05, 1.05, 1.04, 0.99, 0.9, 0.93]"),
 }
+WARM_UP_MODES = ("send", "simulate")  # realtime warm start: send the span as history, or not
 COMPRESSION = ("lz4", "zstd", "snappy", "gzip", "none")
 TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 # Examples for the flags without a numeric limit, for argparse's own complaints.
@@ -133,6 +134,7 @@ FLAG_EXAMPLES = {
     "--mode": "--mode backfill",
     "--output": "--output jsonl:/tmp/events.jsonl",
     "--delivery-reports": "--delivery-reports all",
+    "--warm-up-mode": "--warm-up-mode send",
     "--config": "--config shop.toml",
     "--topic": "--topic clickstream.raw",
     "--bootstrap-servers": "--bootstrap-servers 127.0.0.1:9092",

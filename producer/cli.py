@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from infra.env import ConfigError
-from producer.checks import FLAG_EXAMPLES, LIMITS, number
+from producer.checks import FLAG_EXAMPLES, LIMITS, WARM_UP_MODES, number
 from producer.clock import DAY_MS, format_ms, parse_instant
 from producer.config import Settings, apply_sections, check, read_config_file
 
@@ -24,7 +24,8 @@ Simulate an e-commerce shop's clickstream and send it to Kafka, a JSON-lines fil
 modes:
   realtime (default)  events stamped with the wall clock, paced to --rate events/s and shaped by
                       the daily cycle (unless --flat); runs until Ctrl-C, --duration or --events;
-                      starts warm: sessions of the last --warm-up (1h) are already under way
+                      starts warm: the last --warm-up (1h) goes out first, at full speed,
+                      as history, so sessions are under way (--warm-up-mode simulate: unsent)
   backfill            simulated clock over past time, as fast as the sink takes it:
                       --start DATE --days N (or --events N); --rate sets how many events a day holds
 
@@ -37,7 +38,7 @@ EPILOG = """\
 environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
 PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
 PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP,
-PRODUCER_STOP_TIMEOUT.
+PRODUCER_WARM_UP_MODE, PRODUCER_STOP_TIMEOUT.
 
 examples:
   ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
@@ -82,8 +83,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--duration", help="stop after this much wall time, e.g. 30s, 20m, 2h")
     g.add_argument(
         "--warm-up",
-        help="realtime: simulate this much time before the start, unsent, so sessions are "
-        "under way from the first second (PRODUCER_WARM_UP, 1h; 0 = cold start)",
+        help="realtime: simulate this much time before the start, so sessions are under way "
+        "from the first second (PRODUCER_WARM_UP, 1h; 0 = cold start)",
+    )
+    g.add_argument(
+        "--warm-up-mode",
+        choices=WARM_UP_MODES,
+        help="send (default): the warm-up span goes out first, at full speed, as history; "
+        "simulate: it is simulated but never sent (PRODUCER_WARM_UP_MODE)",
     )
     g.add_argument("--seed", help="same seed and settings = same bytes (PRODUCER_SEED)")
     g.add_argument("--users", help="user pool size (PRODUCER_MAX_USERS, 5000)")
@@ -143,6 +150,8 @@ def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if limit.env and (v := get(limit.env)):
             section, name = limit.key.split(".")
             out[section][name] = number(limit, v, given_as=limit.env)
+    if v := get("PRODUCER_WARM_UP_MODE"):
+        out["run"]["warm_up_mode"] = v
     if v := get("PRODUCER_LEDGER_DIR"):
         out["run"]["ledger_dir"] = v
     if v := get("PRODUCER_OUTPUT"):
@@ -176,6 +185,8 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             run["start_ms"] = parse_instant(args.start)
         except ConfigError as exc:
             raise ConfigError(f"--start: {exc}") from None
+    if args.warm_up_mode is not None:
+        run["warm_up_mode"] = args.warm_up_mode
     if args.ledger is not None:
         run["ledger_path"] = args.ledger
     if args.flat:

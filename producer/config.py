@@ -22,6 +22,7 @@ from producer.checks import (
     START_MS,
     TOPIC,
     VECTORS,
+    WARM_UP_MODES,
     check_number,
     check_vector,
     number,
@@ -111,6 +112,8 @@ class RunSettings:
     duration_s: float | None = None
     # Realtime: simulated time before the start whose sessions are under way at the start.
     warm_up_s: float = 3600.0
+    # send: the warm-up span goes out first, at full speed, as history | simulate: unsent.
+    warm_up_mode: str = "send"
     ledger_path: str = ""
     ledger_dir: str = ".local/ledgers"
     progress_s: float = 5.0
@@ -232,6 +235,11 @@ def check(settings: Settings) -> Settings:
         raise ConfigError("the seed must be a whole number, for example --seed 42")
     if r.mode not in ("realtime", "backfill"):
         raise ConfigError(f"--mode must be realtime or backfill, not {r.mode!r}")
+    if r.warm_up_mode not in WARM_UP_MODES:
+        raise ConfigError(
+            "--warm-up-mode (PRODUCER_WARM_UP_MODE, config run.warm_up_mode) must be send or "
+            f"simulate, not {r.warm_up_mode!r}; for example --warm-up-mode send"
+        )
     if o.kind not in ("kafka", "jsonl", "stdout"):
         raise ConfigError(f"--output kind {o.kind!r}: use kafka, jsonl:PATH or - (stdout)")
     if o.kind == "jsonl" and not o.path:

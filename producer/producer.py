@@ -29,7 +29,7 @@ from producer.publish import PublishError, open_sink
 from producer.run import Runner, RunResult, result_record
 from producer.stopping import StopControl, handle_signals
 
-WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation before the first send
+WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation (or history) before realtime
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_UNDELIVERED = 0, 1, 2, 3
 
 
@@ -70,7 +70,7 @@ def ledger_path(settings: Settings, started: datetime) -> Path:
 
 
 def warm_up_ms(settings: Settings) -> int:
-    """Realtime: how much simulated time before the start to run unsent (0 in backfill).
+    """Realtime: how much simulated time before the start to run first (0 in backfill).
 
     Bounded to about WARM_UP_MAX_EVENTS events, so a high --rate still starts within seconds.
     """
@@ -78,6 +78,39 @@ def warm_up_ms(settings: Settings) -> int:
         return 0
     bound_s = WARM_UP_MAX_EVENTS / settings.traffic.rate
     return int(min(settings.run.warm_up_s, bound_s) * 1000)
+
+
+def simulator(
+    settings: Settings, seed: int, start_ms: int, end_ms: int | None, warm_ms: int
+) -> Simulator:
+    """The run's simulator; a warm start either sends its span first or only simulates it.
+
+    `send`: the stream simply starts `warm_ms` earlier, so the realtime runner hands the span
+    over at once (its times have passed) and paces from the start on; the dashboards get that
+    much history and every session under way at the start has its earlier events downstream.
+    `simulate`: the span runs unsent, and the sessions under way are flagged at the start.
+    """
+    if settings.run.warm_up_mode == "send":
+        start_ms, warm_ms = start_ms - warm_ms, 0
+    return Simulator(
+        settings.behavior,
+        settings.traffic,
+        seed,
+        start_ms,
+        end_ms,
+        settings.run.events,
+        warm_ms,
+    )
+
+
+def warm_start_note(settings: Settings, warm_ms: int) -> str:
+    """What the start line says about the warm start ("" for a cold start)."""
+    if not warm_ms:
+        return ""
+    minutes = f"{warm_ms / 60_000:g} min"
+    if settings.run.warm_up_mode == "send":
+        return f", warm start: sending the last {minutes} as history first"
+    return f", warm start (sessions of the {minutes} before under way, unsent)"
 
 
 def produce(
@@ -91,15 +124,7 @@ def produce(
     start_ms, end_ms = time_range(settings, now_ms)
     started = datetime.now(UTC)
     warm_ms = warm_up_ms(settings)
-    sim = Simulator(
-        settings.behavior,
-        settings.traffic,
-        seed,
-        start_ms,
-        end_ms,
-        settings.run.events,
-        warm_ms,
-    )
+    sim = simulator(settings, seed, start_ms, end_ms, warm_ms)
     faults = FaultInjector(settings.faults, seed) if settings.faults.enabled else None
     sink = open_sink(settings.output, report, stop)
     try:
@@ -110,11 +135,7 @@ def produce(
             f"rate {settings.traffic.rate:g} events/s, from {format_ms(start_ms)}"
             + (f" to {format_ms(end_ms)}" if end_ms else "")
             + (f", {settings.run.events:,} events" if settings.run.events is not None else "")
-            + (
-                f", warm start (sessions of the {warm_ms / 60_000:g} min before under way)"
-                if warm_ms
-                else ""
-            )
+            + warm_start_note(settings, warm_ms)
         )
         runner = Runner(
             sim,

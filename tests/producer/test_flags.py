@@ -84,6 +84,7 @@ BAD_FLAGS = [
     (["--duration", "nan"], "--duration"),
     (["--duration", "soon"], "--duration"),
     (["--warm-up", "-1h"], "--warm-up"),
+    (["--warm-up-mode", "later"], "--warm-up-mode"),
     (["--progress", "inf"], "--progress"),
     (["--stop-timeout", "1d"], "--stop-timeout"),
     (["--mode", "backfill", "--start", "2999-01-01"], "--start"),
@@ -101,6 +102,7 @@ BAD_ENV = [
     ({"PRODUCER_MAX_PRODUCTS": "many"}, "PRODUCER_MAX_PRODUCTS"),
     ({"PRODUCER_SEED": "1.5"}, "PRODUCER_SEED"),
     ({"PRODUCER_WARM_UP": "nan"}, "PRODUCER_WARM_UP"),
+    ({"PRODUCER_WARM_UP_MODE": "later"}, "PRODUCER_WARM_UP_MODE"),
     ({"PRODUCER_STOP_TIMEOUT": "-1"}, "PRODUCER_STOP_TIMEOUT"),
     ({"PRODUCER_PROGRESS_INTERVAL": "often"}, "PRODUCER_PROGRESS_INTERVAL"),
 ]
@@ -109,6 +111,7 @@ BAD_FILES = [
     ("c.toml", "[behavior]\nusers = 2.5\n", "behavior.users"),
     ("c.json", '{"run": {"events": -5}}', "run.events"),
     ("c.json", '{"run": {"events": "many"}}', "run.events"),
+    ("c.json", '{"run": {"warm_up_mode": "later"}}', "run.warm_up_mode"),
     ("c.json", '{"faults": {"max_lateness_s": NaN}}', "faults.max_lateness_s"),
     ("c.yaml", "faults:\n  late: 2\n", "faults.late"),
     ("c.yaml", "behavior:\n  max_session_events: 0\n", "behavior.max_session_events"),
@@ -199,7 +202,7 @@ def test_every_limit_takes_its_own_example(limit: Limit) -> None:
 def test_every_numeric_flag_has_a_limit() -> None:
     """A new numeric flag cannot skip the checks: each flag is in the table or known as text."""
     text_flags = {"--mode", "--start", "--config", "--output", "--topic", "--bootstrap-servers"}
-    text_flags |= {"--compression", "--delivery-reports", "--ledger"}
+    text_flags |= {"--compression", "--delivery-reports", "--warm-up-mode", "--ledger"}
     flags = {a.option_strings[0] for a in cli.parser()._actions if a.nargs is None}
     flags -= {"--help"}
     with_limit = {limit.flag for limit in LIMITS.values() if limit.flag}
