@@ -54,9 +54,9 @@ def up(s: InfraSettings) -> None:
     grafana_started = grafana.start()
     if grafana_started is None:
         print(
-            "==> Grafana: no grafana-server on PATH here; the dashboards need Docker mode "
-            "(./start_infrastructure.sh --docker) or a local Grafana install. "
-            "Meanwhile: ./show_metrics.sh",
+            "==> Grafana: no grafana-server on PATH here; the same dashboards are served by "
+            "the browser view on http://127.0.0.1:3000 (./run_pipeline.sh starts it; "
+            "alone: ./show_dashboards.sh), and ./show_metrics.sh shows the KPIs in the terminal",
             flush=True,
         )
     else:
@@ -72,7 +72,9 @@ def summary(s: InfraSettings, grafana: bool, seconds: float) -> str:
         f"  Kafka       {s.kafka_bootstrap}  topic {s.kafka_topic}  log .local/logs/kafka.log",
         f"  PostgreSQL  {s.pg_host}:{s.pg_port}  database {s.pg_db}  schema {s.pg_schema}",
         f"  Spark       local mode (pyspark), jars in {spark_jar_dir(s.local)}",
-        f"  Grafana     http://127.0.0.1:{s.grafana_port}" if grafana else "  Grafana     not here",
+        f"  Grafana     http://127.0.0.1:{s.grafana_port}"
+        if grafana
+        else "  Dashboards  ./show_dashboards.sh (browser view on :3000; no Grafana here)",
         "Connect:",
         f"  PGPASSWORD=... psql -h {s.pg_host} -p {s.pg_port} -U {s.pg_user} -d {s.pg_db}",
         f"  read-only:  psql -h {s.pg_host} -p {s.pg_port} -U {s.pg_reader} -d {s.pg_db}",
