@@ -28,6 +28,20 @@ from viewer.query import Frame, QueryError, Reader
 from viewer.timerange import QUICK_RANGES, Picker, TimeRangeError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+# In the browser: ask a panel for an answer on a view change always, on a refresh tick only when
+# its previous answer has arrived (window.__viewerBusy, cleared by DONE_JS).
+ASK_JS = """function(tick, view, asked, id) {
+    const busy = window.__viewerBusy = window.__viewerBusy || {};
+    const fired = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+    const byTick = fired.length > 0 && fired.every(p => p.startsWith('tick.'));
+    if (byTick && busy[id.key]) { return dash_clientside.no_update; }
+    busy[id.key] = true;
+    return (asked || 0) + 1;
+}"""
+DONE_JS = """function(children, id) {
+    (window.__viewerBusy = window.__viewerBusy || {})[id.key] = false;
+    return Date.now();
+}"""
 CUSTOM = "custom"
 # Grafana's grid: 24 columns, rows of 30 px, 8 px between panels; panels are about this wide.
 GRID_WIDTH_PX = 1800
@@ -321,6 +335,16 @@ class ViewerApp:
             )
             for panel in board.panels
         ]
+        # Per panel: `ask` counts the answers asked for, `done` marks the last one received. A
+        # refresh tick asks again only when the panel's previous answer came back, so a panel
+        # slower than the refresh still shows (Dash would otherwise drop each answer as stale).
+        cells.append(
+            html.Div(
+                [dcc.Store(id={"type": "ask", "key": p.key}) for p in board.panels]
+                + [dcc.Store(id={"type": "done", "key": p.key}) for p in board.panels],
+                hidden=True,
+            )
+        )
         period = refresh_ms(view.refresh)
         state = {
             "uid": view.uid,
@@ -460,10 +484,26 @@ class ViewerApp:
             uid, quick, _, _, _, refresh, var_values, start, end, state = values
             return self.navigate((uid, quick, start, end, refresh, var_values), state)
 
-        @app.callback(
-            Output({"type": "panel", "key": MATCH}, "children"),
+        app.clientside_callback(  # type: ignore[no-untyped-call]  # unannotated in dash
+            ASK_JS,
+            Output({"type": "ask", "key": MATCH}, "data"),
             Input("tick", "n_intervals"),
             Input("view", "data"),
+            State({"type": "ask", "key": MATCH}, "data"),
+            State({"type": "ask", "key": MATCH}, "id"),
+        )
+        app.clientside_callback(  # type: ignore[no-untyped-call]  # unannotated in dash
+            DONE_JS,
+            Output({"type": "done", "key": MATCH}, "data"),
+            Input({"type": "panel", "key": MATCH}, "children"),
+            State({"type": "panel", "key": MATCH}, "id"),
+            prevent_initial_call=True,
+        )
+
+        @app.callback(
+            Output({"type": "panel", "key": MATCH}, "children"),
+            Input({"type": "ask", "key": MATCH}, "data"),
+            State("view", "data"),
             State("tz", "data"),
             State({"type": "panel", "key": MATCH}, "id"),
         )
