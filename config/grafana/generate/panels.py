@@ -1,4 +1,4 @@
-"""Panel, variable and dashboard builders: plain dicts in Grafana's dashboard model (schema 41).
+"""Panel, variable and dashboard builders: plain dicts in Grafana's dashboard model (schema 42).
 
 In: a title, a description, one SQL query and a size per panel. Out: JSON-ready dicts whose
 targets use the provisioned PostgreSQL data source (uid `clickstream-pg`).
@@ -13,7 +13,9 @@ from processor.dashboard import BY_NAME as KPI_TABLE
 DS_UID = "clickstream-pg"
 DS_TYPE = "grafana-postgresql-datasource"
 DATASOURCE: dict[str, str] = {"type": DS_TYPE, "uid": DS_UID}
-SCHEMA_VERSION = 41
+# The dashboard schemaVersion of the pinned Grafana (@grafana/schema's defaultDashboard), so that
+# Grafana loads the JSON as written and runs no migration on it; tests/grafana checks it.
+SCHEMA_VERSION = 42
 REFRESH = "5s"
 TIME_RANGE = {"from": "now-6h", "to": "now"}
 
@@ -105,7 +107,7 @@ def kpi(metric: str, size: tuple[int, int] = (4, 4)) -> Panel:
     """Return a stat panel for one KPI row of dashboard_metrics, as the KPI table defines it."""
     k = KPI_TABLE[metric]
     sql = (
-        f"SELECT metric_value AS \"{k.label}\" FROM dashboard_metrics "
+        f'SELECT metric_value AS "{k.label}" FROM dashboard_metrics '
         f"WHERE metric_name = '{k.name}'"
     )
     description = k.meaning[0].upper() + k.meaning[1:] + "."
@@ -149,7 +151,6 @@ def table(
         "showHeader": True,
         "cellHeight": "sm",
         "sortBy": [{"displayName": sort_by, "desc": True}],
-        "footer": {"show": False, "reducer": ["sum"], "countRows": False},
     }
     return _panel(
         "table", title, description, sql, size, "table", "short", None, overrides, options
@@ -286,6 +287,9 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel]) -> di
         "asDropdown": False,
         "includeVars": True,
         "keepTime": True,
+        "targetBlank": False,
+        "icon": "external link",
+        "tooltip": "",
     }
     return {
         "uid": uid,
