@@ -215,7 +215,10 @@ MEANING = {
 
 
 def verdict(record: dict[str, Any], path: Path | None) -> str:
-    """The one line that says what happened: why it ended, what got out, exit code, ledger."""
+    """The one line that says what happened: why it ended, what got out, exit code, ledger.
+
+    `path` is None when writing the ledger failed.
+    """
     run, d = record["run"], record["delivery"]
     why = WHY.get(run["stopped_by"]) or f"stopped by {run['signal'] or 'a stop request'}"
     line = f"{why}: {d['delivered']:,} of {d['handed_over']:,} messages delivered"
@@ -226,9 +229,10 @@ def verdict(record: dict[str, Any], path: Path | None) -> str:
         )
     if d["torn_bytes"]:
         line += f", the last line was cut after {d['torn_bytes']:,} bytes"
+    if path is None:  # main returns EXIT_ERROR: the run's own code would be a false claim
+        return f"{line}; exit {EXIT_ERROR} (the ledger could not be written); no ledger"
     code = run["exit_code"]
-    where = f"ledger: {path}" if path else "no ledger (see the error above)"
-    return f"{line}; exit {code} ({MEANING[code]}); {where}"
+    return f"{line}; exit {code} ({MEANING[code]}); ledger: {path}"
 
 
 def main(argv: list[str] | None = None) -> int:
