@@ -15,13 +15,13 @@ setup: ## create .local/venv with requirements.txt (skipped when up to date)
 up: ## start Kafka, PostgreSQL, Spark jars, Grafana (Docker if available, else native)
 	./start_infrastructure.sh
 
-down: ## stop the services (data kept)
+down: ## stop the services, the Compose ones in Docker mode (data kept)
 	./stop_infrastructure.sh
 
-purge: ## stop the services and delete their data
+purge: ## stop the services and delete their data (Docker mode: the volumes)
 	./stop_infrastructure.sh --purge
 
-status: setup ## report each service as up or down
+status: setup ## report each service as up or down (Docker mode: docker compose ps)
 	$(PY) -m infra status
 
 test: setup ## run every test (starts the services it needs)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from infra import docker
 from infra.env import ConfigError, load_env
 from infra.errors import InfraError
 from infra.grafana import GrafanaNative
@@ -115,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="install what is missing and start the native services")
     down_p = sub.add_parser("down", help="stop the native services (data kept)")
     down_p.add_argument("--purge", action="store_true", help="also delete Kafka and PG data")
-    sub.add_parser("status", help="report each service as up or down (exit 1 if one is down)")
+    sub.add_parser(
+        "status",
+        help="report each service as up or down, the Compose services in Docker mode "
+        "(exit 1 if Kafka or PostgreSQL is down)",
+    )
     sub.add_parser("fetch-spark-jars", help="only fetch Spark's Kafka and JDBC jars")
     sub.add_parser("settings", help="print the settings in force, secrets masked")
     args = parser.parse_args(argv)
@@ -126,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             down(settings, args.purge)
         elif args.command == "status":
+            compose = docker.compose_status() if docker.compose_in_use() else None
+            if compose is not None:
+                return 0 if docker.print_status(compose) else 1
             return 0 if status(settings) else 1
         elif args.command == "fetch-spark-jars":
             fetch_spark_jars(settings)

@@ -15,3 +15,11 @@ ensure_venv() {
   echo "$want" > "$stamp"
   echo "    done"
 }
+
+# Docker mode is in use when a Docker engine answers and this project's containers exist,
+# running or stopped (infra/docker.py compose_in_use is the same rule, for `python -m infra
+# status`). Silent and false where docker is not installed.
+docker_mode_in_use() {
+  command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1 \
+    && [[ -n "$(timeout 10 docker compose ps --all --quiet 2>/dev/null)" ]]
+}
