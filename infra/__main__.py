@@ -6,6 +6,8 @@ start_infrastructure.sh and stop_infrastructure.sh call this after preparing the
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "(exit 1 if Kafka or PostgreSQL is down)",
     )
     sub.add_parser("fetch-spark-jars", help="only fetch Spark's Kafka and JDBC jars")
+    sub.add_parser("docker-env", help="print `export` lines of what docker compose interpolates")
     sub.add_parser("settings", help="print the settings in force, secrets masked")
     args = parser.parse_args(argv)
     try:
@@ -135,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             if compose is not None:
                 return 0 if docker.print_status(compose) else 1
             return 0 if status(settings) else 1
+        elif args.command == "docker-env":
+            for key, value in docker.compose_env(load_env(), os.getuid(), os.getgid()).items():
+                print(f"export {key}={shlex.quote(value)}")
         elif args.command == "fetch-spark-jars":
             fetch_spark_jars(settings)
         else:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.env import ROOT
+from infra.settings import InfraSettings
 
 Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -40,6 +41,18 @@ def compose_in_use(run: Run = _run) -> bool:
     if _output(["docker", "info"], run) is None:
         return False
     return bool((_output(["docker", "compose", "ps", "--all", "--quiet"], run) or "").strip())
+
+
+def compose_env(env: Mapping[str, str], uid: int, gid: int) -> dict[str, str]:
+    """What docker-compose.yml interpolates but cannot derive: Kafka's port, the producer's user.
+
+    Compose reads .env and the shell only, and cannot take a port out of KAFKA_BOOTSTRAP_SERVERS.
+    """
+    return {
+        "KAFKA_PORT": str(InfraSettings.from_env(env).kafka_port),  # checks KAFKA_PORT agrees
+        "DOCKER_UID": (env.get("DOCKER_UID") or "").strip() or str(uid),
+        "DOCKER_GID": (env.get("DOCKER_GID") or "").strip() or str(gid),
+    }
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,13 @@ class InfraSettings:
             raise ConfigError(
                 f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r} must be host:port, e.g. 127.0.0.1:9092"
             )
+        named = (env.get("KAFKA_PORT") or "").strip()
+        if named and named != port:
+            raise ConfigError(
+                f"KAFKA_PORT={named} differs from the port of KAFKA_BOOTSTRAP_SERVERS="
+                f"{bootstrap}: set both to the same port (Docker mode publishes KAFKA_PORT, "
+                f"clients use KAFKA_BOOTSTRAP_SERVERS), for example KAFKA_PORT={port}"
+            )
         partitions = require(env, "KAFKA_PARTITIONS", "3")
         if not partitions.isdigit() or int(partitions) < 1:
             raise ConfigError(f"KAFKA_PARTITIONS={partitions!r} must be a positive integer, e.g. 3")

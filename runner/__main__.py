@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from infra.docker import compose_env
 from infra.env import LOCAL, ROOT, ConfigError, load_env
 from processor import status
 from runner.drain import Backlog, backlog, processor_progress, topic_offsets, wait_for_catch_up
@@ -245,6 +246,13 @@ def run_native(
 def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, interval: float) -> int:
     """Start the producer and processor services, then view or follow their logs."""
     compose = ["docker", "compose"]
+    # What docker-compose.yml interpolates: Kafka's host port, the producer's uid for the ledgers.
+    try:
+        os.environ.update(compose_env(env, os.getuid(), os.getgid()))
+    except ConfigError as exc:
+        print(f"run_pipeline: {exc}", file=sys.stderr)
+        return 1
+    (LOCAL / "ledgers").mkdir(mode=0o700, parents=True, exist_ok=True)
     say("docker compose up -d --build producer processor")
     subprocess.run([*compose, "up", "-d", "--build", "producer", "processor"], check=True)
     emit(where_to_look(env, pg, None))
