@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 
 from infra.env import LOCAL
 from infra.spark import spark_jar_dir
+from processor.settings import ProcessorError
 
 DEFAULT_CONF: dict[str, str] = {
     # Small batches on a 2-core machine: a handful of shuffle partitions beats the default 200.
@@ -22,8 +23,8 @@ DEFAULT_CONF: dict[str, str] = {
 }
 
 
-class SparkJarsMissing(RuntimeError):
-    """The Kafka connector or JDBC jars have not been fetched yet."""
+class SparkJarsMissing(ProcessorError):
+    """The Kafka connector or JDBC jars have not been fetched yet (entry points print the fix)."""
 
 
 def spark_jars(local: Path = LOCAL) -> list[Path]:
