@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verify: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(
-            f"verify: PostgreSQL is not answering ({exc}); run ./start_infrastructure.sh",
+            f"verify: PostgreSQL is not answering ({first}); run ./start_infrastructure.sh",
             file=sys.stderr,
         )
         return 2
