@@ -1,8 +1,9 @@
 """Behaviour profile: `python -m producer.profile` prints what the simulator's events look like.
 
-Generates a sample (or reads a JSON-lines file), measures funnel rates, session lengths, bounce
-share, device and visitor mixes with their conversion, product popularity and the hour-of-day
-curve, and prints each next to its target range.
+Generates a sample (or reads a JSON-lines file), measures funnel rates, session lengths and
+durations, bounce share, device and visitor mixes with their conversion, product popularity and
+the hour-of-day curve, and prints each next to its target range; `--plot F.html` also draws them
+(producer.profile_plot).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,16 @@ class SessionStats:
     orders: int = 0
     device: str = ""
     returning: bool = False
+    first: str = ""  # earliest and latest timestamp (RFC 3339 text sorts as time)
+    last: str = ""
+
+    def duration_s(self) -> float:
+        """Seconds from the first event to the last (0 for a single event), as analytics count."""
+        if self.first == self.last:
+            return 0.0
+        return (
+            datetime.fromisoformat(self.last) - datetime.fromisoformat(self.first)
+        ).total_seconds()
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Profile:
         s = list(self.sessions.values())
         n = len(s) or 1
         lengths = sorted(x.events for x in s) or [0]
+        durations = [x.duration_s() for x in s]
         carts = [x for x in s if x.carts]
         views = sorted(self.product_views.values(), reverse=True)
         total_views = sum(views) or 1
@@ -67,6 +80,7 @@ class Profile:
             "session_conversion": sum(1 for x in s if x.orders) / n,
             "bounce_share": sum(1 for x in s if x.events == 1 and x.page_views == 1) / n,
             "mean_session_events": sum(lengths) / n,
+            "mean_session_duration_s": sum(durations) / n,
             "top_1pct_product_view_share": sum(views[: max(1, n_products // 100)]) / total_views,
             "top_10pct_product_view_share": sum(views[: max(1, n_products // 10)]) / total_views,
         }
@@ -125,6 +139,10 @@ def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None)
             p.orders.add(e["order_id"])
             stats.orders += 1
         ts = e["timestamp"]
+        if not stats.first or ts < stats.first:
+            stats.first = ts
+        if ts > stats.last:
+            stats.last = ts
         p.hours[int(ts[11:13])] += 1
         weekday = weekdays.get(ts[:10])
         if weekday is None:
@@ -155,6 +173,7 @@ TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
     ("session_events_p50", "session length median (events)", 2, 3, ""),
     ("session_events_p90", "session length p90", 5, 30, ""),
     ("session_events_p99", "session length p99 (long tail)", 15, 200, ""),
+    ("mean_session_duration_s", "session duration mean", 60, 240, "s"),
     ("bounce_share", "single-page bounce share", 0.30, 0.55, "%"),
     ("share_mobile", "mobile share of sessions", 0.60, 0.75, "%"),
     ("mobile_vs_desktop_conversion", "mobile / desktop conversion", 0.35, 0.65, "x"),
@@ -174,6 +193,8 @@ def report_lines(p: Profile) -> list[str]:
         value = r[key]
         if unit == "%":
             shown, target = f"{value:.1%}", f"{low:.0%}-{high:.0%}"
+        elif unit == "s":
+            shown, target = f"{value:.0f} s", f"{low:g}-{high:g} s"
         elif unit == "x":
             shown, target = f"{value:.2f}", f"{low:g}-{high:g}"
         else:
@@ -204,8 +225,8 @@ def report_lines(p: Profile) -> list[str]:
     return lines
 
 
-def print_profile(settings: Settings, source: str | None = None) -> int:
-    """Generate (or read) a sample, print the profile; exit code 0."""
+def print_profile(settings: Settings, source: str | None = None, plot: str | None = None) -> int:
+    """Generate (or read) a sample, print the profile (and draw it into `plot`); exit code."""
     if source:
         with open(source, encoding="utf-8") as f:
             events = [json.loads(line) for line in f if line.strip()]
@@ -222,11 +243,21 @@ def print_profile(settings: Settings, source: str | None = None) -> int:
     )
     for line in report_lines(p):
         print(line)
+    if plot:
+        from producer.profile_plot import PlotError, write_plot  # plotly loads only for --plot
+
+        try:
+            size = write_plot(p, origin, plot)
+        except PlotError as exc:
+            print(f"profile: {exc}", file=sys.stderr)
+            return 1
+        print(f"plot: {plot} ({size / 1e6:.1f} MB of HTML with plotly.js inside, opens offline)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m producer.profile [--events N] [--days D] [--seed S] [--config F] [--input F]`."""
+    """`python -m producer.profile [--events N] [--days D] [--seed S] [--config F] [--input F]
+    [--plot F.html]`."""
     from producer import cli
 
     ap = argparse.ArgumentParser(
@@ -239,10 +270,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", help=f"first simulated day (default {SAMPLE_START}, a Monday)")
     ap.add_argument("--seed", type=int, help="default 1")
     ap.add_argument("--config", help="behaviour config file, as for the producer")
+    ap.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw the profile next to the real-shop ranges: a self-contained .html file",
+    )
     args = ap.parse_args(argv)
     if args.input and not Path(args.input).is_file():
         print(f"profile: {args.input} does not exist", file=sys.stderr)
         return 2
+    if args.plot:
+        from producer.profile_plot import PlotError, check_path
+
+        try:
+            check_path(args.plot)  # before the sample is made, not after
+        except PlotError as exc:
+            print(f"profile: {exc}", file=sys.stderr)
+            return 2
     try:
         flags = cli.parser().parse_args(
             ["--mode", "backfill", "--seed", str(args.seed if args.seed is not None else 1)]
@@ -255,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"profile: configuration error: {exc}", file=sys.stderr)
         return 2
-    return print_profile(settings, args.input)
+    return print_profile(settings, args.input, args.plot)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 from infra.env import ROOT, load_env
 from infra.postgres import PostgresNative
 from infra.settings import InfraSettings
+from tests.browser import browser, chromium  # noqa: F401  (shared fixtures, see tests/browser.py)
 from tests.filled import filled_schema  # noqa: F401  (a shared fixture, see tests/filled.py)
 
 

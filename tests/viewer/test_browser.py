@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.apt import ensure_command
 from infra.env import LOCAL, ROOT
 
 pytestmark = pytest.mark.integration
@@ -87,32 +85,12 @@ class ViewerProcess:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium (installed with apt-get when missing; Playwright downloads nothing)."""
-    ensure_command("chromium", "chromium")
-    path = shutil.which("chromium")
-    assert path, "chromium is not on PATH after installing it"
-    return path
-
-
-@pytest.fixture(scope="module")
 def viewer(filled_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerProcess]:
     log = tmp_path_factory.mktemp("viewer") / "viewer.log"
     process = ViewerProcess(filled_schema, DASHBOARDS, log)
     yield process
     assert process.stop() == 0, f"the viewer did not stop cleanly:\n{log.read_text()[-2000:]}"
     assert "viewer: stopped" in log.read_text()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Chromium's sandbox needs a user namespace that root in a container does not have.
-        instance = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield instance
-        instance.close()
 
 
 @pytest.fixture
