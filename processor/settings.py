@@ -14,6 +14,9 @@ from pathlib import Path
 from infra.env import LOCAL, ConfigError, mask, parse_duration, require
 from infra.settings import PostgresTarget
 
+# PROCESSOR_SPARK_UI: off (no web UI) or on (127.0.0.1 only, no kill links; spark_session.py).
+SPARK_UI_MODES = ("off", "on")
+
 
 class ProcessorError(RuntimeError):
     """The processor cannot go on; the message names the stage and what to do next."""
@@ -102,6 +105,7 @@ class ProcessorSettings:
     max_message_bytes: int = 1_048_576
     reject_payload_bytes: int = 4096
     on_data_loss: str = "fail"
+    spark_ui: str = "off"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], local: Path = LOCAL) -> ProcessorSettings:
@@ -127,6 +131,7 @@ class ProcessorSettings:
             max_message_bytes=max(_count(env, "PROCESSOR_MAX_MESSAGE_BYTES", "1048576"), 1),
             reject_payload_bytes=max(_count(env, "PROCESSOR_REJECT_PAYLOAD_BYTES", "4096"), 1),
             on_data_loss=_choice(env, "PROCESSOR_ON_DATA_LOSS", "fail", ("fail", "continue")),
+            spark_ui=_choice(env, "PROCESSOR_SPARK_UI", "off", SPARK_UI_MODES),
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:

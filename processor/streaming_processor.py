@@ -39,6 +39,7 @@ def spark_session(settings: ProcessorSettings) -> SparkSession:
     return get_spark_session(
         "clickstream-processor",
         master=settings.spark_master,
+        ui=settings.spark_ui,
         conf={
             "spark.driver.memory": settings.spark_driver_memory,
             "spark.sql.shuffle.partitions": "4",
