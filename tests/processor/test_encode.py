@@ -46,6 +46,7 @@ def test_uuid_bytes_of_only_nulls() -> None:
     assert uuid_bytes(pa.array([None, None], pa.string())).to_pylist() == [None, None]
 
 
+@pytest.mark.integration
 def test_copy_arrow_round_trip(services: Services) -> None:
     ids = [str(uuid.uuid4()), str(uuid.uuid4()).upper(), None]
     times = [
