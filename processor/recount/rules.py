@@ -36,6 +36,9 @@ INT64 = range(-(2**63), 2**63)
 CENT = Decimal("0.01")
 NUL_ESCAPE = "\\u0000"
 US = 1_000_000
+# A message's own Kafka timestamp must lie in [1970-01-01, 9000-01-01) (docs: before 1970 or
+# after 9000 is bad_kafka_timestamp), in microseconds since the epoch.
+KAFKA_TIME_US = (0, 221845392000 * US)
 EPOCH_DAY = date(1970, 1, 1).toordinal()
 Y2K_US = (date(2000, 1, 1).toordinal() - EPOCH_DAY) * 86_400 * US
 
@@ -281,6 +284,8 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
         return "oversized_message"
     if not value:
         return "empty_payload"
+    if not KAFKA_TIME_US[0] <= kafka_timestamp_us < KAFKA_TIME_US[1]:
+        return "bad_kafka_timestamp"
     try:
         text = value.decode("utf-8")
         obj = _json_object(text)

@@ -53,6 +53,16 @@ def test_size_and_emptiness_come_first() -> None:
     assert reason(b"") == "empty_payload"
 
 
+def test_a_kafka_timestamp_outside_1970_to_9000_comes_next() -> None:
+    good = dumps(purchase()).encode()
+    for us in (-1, -1000, event_time_us("9000-01-01T00:00:00Z") or 0):
+        assert check(good, us, RULES) == "bad_kafka_timestamp", us
+    for us in (0, (event_time_us("8999-12-31T23:59:59Z") or 0)):
+        assert check(good, us, RULES) != "bad_kafka_timestamp", us  # (maybe another reason)
+    assert check(b"", -1, RULES) == "empty_payload"  # emptiness first
+    assert check(b"{not json", -1, RULES) == "bad_kafka_timestamp"  # before the JSON
+
+
 def test_invalid_utf8_unless_it_is_a_json_object_with_bad_bytes_inside_strings() -> None:
     assert reason(b"\xff\xfe garbage") == "invalid_utf8"
     assert reason(dumps(purchase()).encode() + b"\xff") == "invalid_utf8"  # outside strings
