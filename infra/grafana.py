@@ -29,10 +29,12 @@ class GrafanaNative:
         self.home = settings.local / "grafana"
         self.pidfile = settings.local / "run" / "grafana.pid"
         self.log = settings.local / "logs" / "grafana.log"
+        # What an old one-number pidfile's process must run to count as our Grafana.
+        self.marker = "grafana"
 
     def running(self) -> bool:
         """True when our Grafana process is alive."""
-        return read_pid(self.pidfile) is not None
+        return read_pid(self.pidfile, self.marker) is not None
 
     def start(self) -> bool | None:
         """Start Grafana if installed; None when no binary exists, else True if started now."""
@@ -75,4 +77,4 @@ class GrafanaNative:
 
     def stop(self) -> bool:
         """Stop Grafana by pid; True if it was running."""
-        return stop_pid(self.pidfile)
+        return stop_pid(self.pidfile, marker=self.marker)

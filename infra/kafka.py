@@ -25,6 +25,8 @@ class KafkaNative:
         self.config = self.home / "server.properties"
         self.pidfile = settings.local / "run" / "kafka.pid"
         self.log = settings.local / "logs" / "kafka.log"
+        # What an old one-number pidfile's process must run to count as our broker.
+        self.marker = "kafka.Kafka"
 
     def fetch(self) -> bool:
         """Download the broker's runtime classpath once; True if it was fetched now."""
@@ -69,7 +71,7 @@ class KafkaNative:
 
     def running(self) -> bool:
         """True when our broker process is alive."""
-        return read_pid(self.pidfile) is not None
+        return read_pid(self.pidfile, self.marker) is not None
 
     def start(self, timeout: float = 90.0) -> bool:
         """Start the broker unless running and wait for a metadata answer; True if started now."""
@@ -129,7 +131,7 @@ class KafkaNative:
 
     def stop(self) -> bool:
         """Stop the broker by pid (graceful first); True if it was running."""
-        return stop_pid(self.pidfile, timeout=45)
+        return stop_pid(self.pidfile, timeout=45, marker=self.marker)
 
     def tail(self, lines: int = 20) -> str:
         """Last lines of the broker's log, for error messages."""

@@ -1,4 +1,8 @@
-"""Background services by pid file: start detached, check alive, stop gracefully then firmly."""
+"""Background services by pid file: start detached, check alive, stop gracefully then firmly.
+
+A pid file holds the pid and the process's start time, so a pid reused by another program after
+the service ended (or after a reboot) is never taken for the service, and never signalled.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,43 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+PROC = Path("/proc")
 
-def read_pid(pidfile: Path) -> int | None:
-    """Pid recorded in `pidfile` if that process is still alive, else None."""
+
+def start_time(pid: int, proc: Path = PROC) -> str | None:
+    """When `pid` started (field 22 of /proc/<pid>/stat); None if it is gone or a zombie."""
     try:
-        pid = int(pidfile.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        # The command name (field 2) may hold spaces and ")": the fields start after the last ")".
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+    if len(fields) < 20 or fields[0] == "Z":  # fields[0] is field 3, the state
+        return None
+    return fields[19]
+
+
+def read_pid(pidfile: Path, marker: str | None = None, proc: Path = PROC) -> int | None:
+    """Pid recorded in `pidfile` if that very process is still alive, else None.
+
+    The pidfile holds the pid and its start time: the same pid with another start time is a
+    program that got the number later (after a reboot, say). An old one-number pidfile cannot
+    be checked that way, so it counts only when `marker` is in the process's command line.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        recorded = pidfile.read_text().split()
+        pid = int(recorded[0])
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    except PermissionError:
-        return pid
-    # A zombie or a recycled pid of another program is not our service.
+    started = start_time(pid, proc)
+    if started is None:
+        return None
+    if len(recorded) > 1:
+        return pid if recorded[1] == started else None
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+        cmdline = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeDecodeError):
         return None
-    return None if state == "Z" else pid
+    return pid if marker and marker in cmdline else None
 
 
 def start_detached(
@@ -51,21 +73,25 @@ def start_detached(
             cwd=cwd,
             start_new_session=True,
         )
-    pidfile.write_text(f"{proc.pid}\n")
+    # A process that is gone already gets a start time no process has: its pid is never trusted.
+    pidfile.write_text(f"{proc.pid} {start_time(proc.pid) or 'exited'}\n")
     return proc.pid
 
 
-def stop_pid(pidfile: Path, timeout: float = 30.0) -> bool:
-    """SIGTERM the recorded process, SIGKILL it after `timeout`; True if one was running."""
-    pid = read_pid(pidfile)
+def stop_pid(pidfile: Path, timeout: float = 30.0, marker: str | None = None) -> bool:
+    """SIGTERM the recorded process, SIGKILL it after `timeout`; True if one was running.
+
+    Only a process `read_pid` vouches for is signalled; a pidfile naming any other is removed.
+    """
+    pid = read_pid(pidfile, marker)
     if pid is None:
         pidfile.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and read_pid(pidfile) is not None:
+    while time.monotonic() < deadline and read_pid(pidfile, marker) is not None:
         time.sleep(0.2)
-    if read_pid(pidfile) is not None:
+    if read_pid(pidfile, marker) is not None:
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
     pidfile.unlink(missing_ok=True)
