@@ -216,11 +216,23 @@ def time_range(settings: Settings, now_ms: int) -> tuple[int, int | None]:
     return start, None if days is None else start + int(days * DAY_MS)
 
 
+# How far past the clock a backfill may reach: the processor's default PROCESSOR_MAX_FUTURE.
+FUTURE_SLACK_MS = 5 * 60 * 1000
+
+
 def check_time_range(settings: Settings, now_ms: int) -> None:
-    """A backfill lies between 2000 (older events are invalid downstream) and now."""
+    """A backfill lies between 2000 (older events are invalid downstream) and now (plus the
+    few minutes the processor allows)."""
     if settings.run.mode != "backfill":
         return
-    start, _ = time_range(settings, now_ms)
+    start, end = time_range(settings, now_ms)
+    if start <= now_ms and end is not None and end > now_ms + FUTURE_SLACK_MS:
+        days = (now_ms - start) / DAY_MS
+        raise ConfigError(
+            f"the backfill would end at {format_ms(end)}, in the future: its last events would "
+            "be rejected downstream (timestamp_in_future); give an earlier --start or fewer "
+            f"--days, for example --days {max(days, 0.0001):.4g}"
+        )
     if start > now_ms:
         raise ConfigError(
             f"--start {format_ms(start)} is in the future: a backfill simulates past time; "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from infra.env import ROOT
+
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -28,6 +31,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
         (["--start", "9999-12-31", "--days", "2"], 2, "--start 9999-12-31"),
         (["--start", "0001-01-01", "--days", "1"], 2, "before 2000-01-01"),
         (["--days", "999999999"], 2, "--days"),
+        (["--start", YESTERDAY, "--days", "3"], 2, "in the future"),
     ],
 )
 def test_out_of_range_times_are_one_line_and_exit_2(argv: list[str], code: int, says: str) -> None:
