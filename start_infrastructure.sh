@@ -18,13 +18,13 @@ esac
 
 if [[ "$mode" == docker ]]; then
   echo "==> Docker mode: docker compose up (Kafka, PostgreSQL, Spark master/worker, Grafana)"
-  [[ -f .env ]] || cp .env.example .env
+  [[ -f .env ]] || (umask 077 && cp .env.example .env)  # .env holds the passwords
   # Kafka's host port (from KAFKA_BOOTSTRAP_SERVERS) and your uid/gid for the producer, which
   # writes its ledgers into the owner-only .local/ledgers bind mount.
   ensure_venv
   compose_vars="$("$VENV/bin/python" -m infra docker-env)"  # its error stops the script here
   eval "$compose_vars"
-  mkdir -p -m 700 .local/ledgers
+  mkdir -p -m 700 .local/ledgers && chmod 700 .local/ledgers
   docker compose up -d --wait kafka postgres spark-master spark-worker grafana
   docker compose up kafka-init   # one-shot: creates the topic with KAFKA_PARTITIONS partitions
   docker compose ps

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from infra.owner_only import private_dir
 from infra.process import port_open, read_pid, start_detached, stop_pid, wait_until
 from infra.settings import InfraSettings
 
@@ -71,6 +72,7 @@ class GrafanaNative:
             f"--config={config / 'grafana.ini'}",
             *([f"--homepath={homepath}"] if homepath else []),
         ]
+        private_dir(self.home)  # grafana.db holds the admin's password hash
         start_detached(cmd, self.log, self.pidfile, env=env, cwd=self.home.parent)
         wait_until(lambda: port_open("127.0.0.1", s.grafana_port), 60)
         return True

@@ -10,6 +10,7 @@ import uuid
 
 from infra.errors import InfraError
 from infra.maven import fetch_jars
+from infra.owner_only import UMASK, private_dir, write_private
 from infra.process import port_open, read_pid, start_detached, stop_pid, wait_until
 from infra.settings import InfraSettings
 
@@ -51,8 +52,10 @@ class KafkaNative:
             KAFKA_DATA_DIR=self.data,
             KAFKA_PARTITIONS=self.s.kafka_partitions,
         )
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(text)
+        private_dir(self.home)  # the jars, the config and the topics' data below it
+        if self.data.is_dir():
+            private_dir(self.data)
+        write_private(self.config, text)
 
     def format_storage(self) -> bool:
         """Format the KRaft log dir once with a fresh cluster id; True if formatted now."""
@@ -63,8 +66,8 @@ class KafkaNative:
             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
             "--standalone",
         )  # fmt: skip
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        private_dir(self.log.parent)
+        result = subprocess.run(cmd, capture_output=True, text=True, umask=UMASK)
         if result.returncode != 0:
             raise InfraError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
         return True

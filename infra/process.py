@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from infra.owner_only import UMASK, append_private, private_dir, write_private
+
 PROC = Path("/proc")
 
 
@@ -60,10 +62,13 @@ def start_detached(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> int:
-    """Start `cmd` in its own session with output appended to `log`; record and return its pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    """Start `cmd` in its own session with output appended to `log`; record and return its pid.
+
+    The log, the pid file, their folders and whatever the process creates are owner-only.
+    """
+    private_dir(log.parent)
+    private_dir(pidfile.parent)
+    with append_private(log) as out:
         proc = subprocess.Popen(
             list(cmd),
             stdin=subprocess.DEVNULL,
@@ -72,9 +77,10 @@ def start_detached(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
+            umask=UMASK,
         )
     # A process that is gone already gets a start time no process has: its pid is never trusted.
-    pidfile.write_text(f"{proc.pid} {start_time(proc.pid) or 'exited'}\n")
+    write_private(pidfile, f"{proc.pid} {start_time(proc.pid) or 'exited'}\n")
     return proc.pid
 
 

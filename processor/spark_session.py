@@ -21,6 +21,8 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    # Hadoop sets the mode of every checkpoint file itself (umask 022 unless told): owner-only.
+    "spark.hadoop.fs.permissions.umask-mode": "077",
 }
 
 # Spark's UI binds to SPARK_LOCAL_IP from the JVM's environment, else 0.0.0.0; no spark.ui.*

@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from infra.env import ConfigError, load_env
+from infra.owner_only import private_dir, restrict_umask
 from processor.batch import MicroBatchHandler
 from processor.checkpoint import batch_end_offsets, retire_checkpoint
 from processor.parse import ParseRules
@@ -225,6 +226,7 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    private_dir(settings.checkpoint_dir)
     spark = spark_session(settings)
 
     def watch() -> None:
@@ -335,4 +337,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    restrict_umask()  # the checkpoint and Spark's files (the JVM inherits it) are the user's alone
     sys.exit(main())

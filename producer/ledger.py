@@ -17,6 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from infra.owner_only import write_private
 from producer.behavior import Event
 from producer.models import (
     DUPLICATE,
@@ -152,9 +153,9 @@ class UserWitness:
 
 
 def write_ledger(path: Path, record: dict[str, Any]) -> Path:
-    """Write the ledger atomically (temp file, then rename) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the ledger atomically (temp file, then rename), owner-only; return its path."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_private(tmp, json.dumps(record, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path

@@ -16,7 +16,8 @@ from pathlib import Path
 from random import SystemRandom
 from typing import Any
 
-from infra.env import ROOT, ConfigError, load_env
+from infra.env import LOCAL, ROOT, ConfigError, load_env
+from infra.owner_only import private_dir, restrict_umask
 from producer import cli
 from producer.cli import time_range
 from producer.clock import Clock, WallClock, format_ms
@@ -283,9 +284,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_writable(path: Path) -> None:
-    """Fail at start, not after the run, when the ledger cannot be written."""
+    """Fail at start, not after the run, when the ledger cannot be written.
+
+    A new folder is made owner-only; one under .local/ (the default) is made so if it was not.
+    """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent.resolve().is_relative_to(LOCAL.resolve()):
+            private_dir(path.parent)
+        else:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"--ledger / PRODUCER_LEDGER_DIR: cannot create {path.parent} ({exc.strerror}); "
@@ -299,4 +306,5 @@ def check_writable(path: Path) -> None:
 
 
 if __name__ == "__main__":
+    restrict_umask()  # the ledger and --output files are the user's alone
     sys.exit(main())

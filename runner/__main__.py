@@ -20,6 +20,7 @@ from pathlib import Path
 
 from infra.docker import compose_env
 from infra.env import LOCAL, ROOT, ConfigError, load_env
+from infra.owner_only import private_dir, restrict_umask, write_private
 from processor import status
 from runner.drain import Backlog, backlog, processor_progress, topic_offsets, wait_for_catch_up
 from runner.supervise import Child, Stopping, first_exited, raise_on_signals, stop_all
@@ -139,8 +140,8 @@ def claim_pidfile(path: Path) -> int | None:
             return other
         except (ValueError, ProcessLookupError, PermissionError):
             pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{os.getpid()}\n")
+    private_dir(path.parent)
+    write_private(path, f"{os.getpid()}\n")
     return None
 
 
@@ -252,7 +253,7 @@ def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
     except ConfigError as exc:
         print(f"run_pipeline: {exc}", file=sys.stderr)
         return 1
-    (LOCAL / "ledgers").mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(LOCAL / "ledgers")
     say("docker compose up -d --build producer processor")
     subprocess.run([*compose, "up", "-d", "--build", "producer", "processor"], check=True)
     emit(where_to_look(env, pg, None))
@@ -308,4 +309,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    restrict_umask()  # logs and pid file here, ledgers and checkpoints in the children
     sys.exit(main())

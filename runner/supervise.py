@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.owner_only import append_private, private_dir
+
 
 @dataclass
 class Child:
@@ -28,8 +30,8 @@ class Child:
 
     def start(self, env: Mapping[str, str], cwd: Path) -> None:
         """Start the process in its own session, appending stdout and stderr to the log."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
+        private_dir(self.log.parent)
+        with append_private(self.log) as out:
             out.write(f"\n==> {time.strftime('%F %T')} {' '.join(self.command)}\n".encode())
             out.flush()
             self.process = subprocess.Popen(
