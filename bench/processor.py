@@ -54,7 +54,7 @@ class Fixture:
 
     def __enter__(self) -> Fixture:
         self.admin.create_topics([NewTopic(self.topic, 3, 1)])[self.topic].result(timeout=30)
-        PostgresNative(self.infra).apply_schema(schema=self.schema, scratch=True)
+        PostgresNative(self.infra).apply_schema(schema=self.schema)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -62,8 +62,7 @@ class Fixture:
             self.admin.delete_topics([self.topic], operation_timeout=30)[self.topic].result(60)
         except (KafkaException, TimeoutError) as exc:
             print(f"note: topic {self.topic} not deleted: {exc}", file=sys.stderr)
-        with psycopg.connect(self.infra.pg_dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        PostgresNative(self.infra).drop_schema(self.schema)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for the producer and processor subprocesses."""

@@ -1,8 +1,11 @@
 -- Schema of the clickstream analytics store (DESIGN.md §4).
 -- Applied by start_infrastructure.sh (native) or by the PostgreSQL image on first start (Docker),
--- always as the owning role inside the target database. Idempotent: safe to apply again.
--- psql variables (set with -v): schema, readonly_user, readonly_password, and scratch=1 for a
--- throwaway schema (tests) that must not change the reader role's search_path. Defaults below.
+-- inside the target database, after db/roles.sql has made the roles. Idempotent: safe to apply
+-- again. Everything here is created by, and owned by, the setup role (`owner`): a superuser
+-- session becomes it with SET ROLE below. The processor's role (`runtime_user`) and the reader
+-- (`readonly_user`) get privileges on the schema's tables, never ownership.
+-- psql variables (set with -v): schema, owner, runtime_user, readonly_user, and scratch=1 for
+-- a throwaway schema (tests). Defaults below.
 -- Table names are unqualified: every client sets search_path to the configured schema.
 
 \set ON_ERROR_STOP on
@@ -10,15 +13,20 @@
 \else
   \set schema analytics
 \endif
+\if :{?owner}
+\else
+  \set owner clickstream_owner
+\endif
+\if :{?runtime_user}
+\else
+  \set runtime_user clickstream
+\endif
 \if :{?readonly_user}
 \else
   \set readonly_user grafana_reader
 \endif
-\if :{?readonly_password}
-\else
-  \set readonly_password reader-dev-password
-\endif
 
+SELECT format('SET ROLE %I', :'owner') \gexec
 CREATE SCHEMA IF NOT EXISTS :"schema";
 SET search_path TO :"schema";
 
@@ -234,17 +242,26 @@ CREATE TABLE IF NOT EXISTS session_orders (
     PRIMARY KEY (session_id, order_id)
 );
 
--- Read-only role for Grafana and the terminal view.
-SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_password')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'readonly_user') \gexec
-SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'readonly_user', :'readonly_password') \gexec
-SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'readonly_user') \gexec
-GRANT USAGE ON SCHEMA :"schema" TO :"readonly_user";
+-- The BRIN index is summarized after each batch (db/merge/summarize_time_index.sql), which
+-- only the table's owner may do: the processor calls this owner's function for it.
+SELECT format($f$
+CREATE OR REPLACE FUNCTION summarize_time_index() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = %I, pg_catalog, pg_temp AS $b$
+    SELECT coalesce(max(brin_summarize_new_values(c.oid)), 0)
+    FROM pg_class AS c
+    WHERE c.oid = to_regclass('raw_events_event_time_brin')
+$b$$f$, :'schema') \gexec
+REVOKE ALL ON FUNCTION summarize_time_index() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION summarize_time_index() TO :"runtime_user";
+
+-- Privileges, never ownership: the processor reads and writes the tables (and the sequences
+-- behind their ids); the reader only reads. Tables made later get the same (default privileges).
+GRANT USAGE ON SCHEMA :"schema" TO :"runtime_user", :"readonly_user";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA :"schema" TO :"runtime_user";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA :"schema" TO :"runtime_user";
 GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO :"readonly_user";
+ALTER DEFAULT PRIVILEGES IN SCHEMA :"schema"
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"runtime_user";
+ALTER DEFAULT PRIVILEGES IN SCHEMA :"schema" GRANT USAGE, SELECT ON SEQUENCES TO :"runtime_user";
 ALTER DEFAULT PRIVILEGES IN SCHEMA :"schema" GRANT SELECT ON TABLES TO :"readonly_user";
-ALTER ROLE :"readonly_user" SET default_transaction_read_only = on;
--- Dashboards name tables unqualified; the role finds them in the main schema.
-\if :{?scratch}
-\else
-SELECT format('ALTER ROLE %I SET search_path = %I, public', :'readonly_user', :'schema') \gexec
-\endif
+RESET ROLE;

@@ -45,7 +45,8 @@ def up(s: InfraSettings) -> None:
     _step("PostgreSQL server package", pg.install, "installed with apt", "installed")
     _step("PostgreSQL cluster", pg.init_cluster, f"created in {pg.data}", "exists")
     _step("PostgreSQL server", pg.start, f"started on 127.0.0.1:{s.pg_port}", "already running")
-    _step(f"role {s.pg_user}, database {s.pg_db}", pg.ensure_database, "created", "up to date")
+    roles = f"roles {s.pg_owner}, {s.pg_user}, {s.pg_reader}"
+    _step(f"{roles}, database {s.pg_db}", pg.ensure_database, "created", "up to date")
     _step(f"schema {s.pg_schema} (db/init.sql)", apply_schema, "applied", "")
     _step("Kafka broker (KRaft)", kafka.start, f"started on {s.kafka_bootstrap}", "running")
     _step(

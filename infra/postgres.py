@@ -17,6 +17,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from infra.apt import apt_install
@@ -89,10 +90,6 @@ def cluster_home(local: Path, as_root: bool) -> Path:
     return OUTSIDE_HOME / digest
 
 
-def _psql_literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class PostgresNative:
     """Paths and steps for the cluster under `.local/postgres`."""
 
@@ -144,9 +141,22 @@ class PostgresNative:
     def _as_owner(self, cmd: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *cmd] if self.as_root else cmd
 
-    def _run(self, cmd: list[str], what: str, stdin: str | None = None) -> str:
+    def _run(
+        self,
+        cmd: list[str],
+        what: str,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         # From "/": the postgres user may not be allowed into the caller's working directory.
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, cwd="/")
+        result = subprocess.run(
+            cmd,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env={**os.environ, **env} if env else None,
+        )
         if result.returncode != 0:
             raise InfraError(
                 f"PostgreSQL: {what} failed:\n{(result.stdout + result.stderr)[-3000:]}"
@@ -221,38 +231,75 @@ class PostgresNative:
             self.link.unlink()
 
     # --- roles, database, schema ------------------------------------------------------
-    def _psql(self, sql: str, user: str = "postgres", db: str = "postgres") -> str:
+    def _psql(
+        self,
+        sql: str | Path,
+        variables: Mapping[str, str] | None = None,
+        db: str = "postgres",
+        secrets: Mapping[str, str] | None = None,
+    ) -> str:
+        """Run `sql` (text, or a file) as the cluster's superuser over its owner-only socket.
+
+        Names travel as psql variables (`-v name=value`, one argv item each); passwords in the
+        environment of psql alone (`secrets`, read with \\getenv), never in an argv that `ps`
+        shows. The SQL splices them only as :'name' or :"name" (or through format('%I', '%L')),
+        which psql and PostgreSQL quote: no value can change the statement.
+        """
         cmd = [
             self._bin("psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-            "-h", str(self.sockets), "-p", str(self.s.pg_port), "-U", user, "-d", db,
+            "-h", str(self.sockets), "-p", str(self.s.pg_port), "-U", "postgres", "-d", db,
         ]  # fmt: skip
-        return self._run(cmd, f"psql as {user} on {db}", stdin=sql)
+        for name, value in (variables or {}).items():
+            cmd += ["-v", f"{name}={value}"]
+        if isinstance(sql, Path):
+            return self._run([*cmd, "-f", str(sql)], f"psql -f {sql.name} on {db}", env=secrets)
+        return self._run(cmd, f"psql on {db}", stdin=sql, env=secrets)
+
+    def role_variables(self, schema: str | None = None) -> dict[str, str]:
+        """The psql variables db/roles.sql and db/init.sql read, from settings."""
+        s = self.s
+        return {
+            "schema": schema or s.pg_schema,
+            "owner": s.pg_owner,
+            "runtime_user": s.pg_user,
+            "readonly_user": s.pg_reader,
+            "readonly_timeout": s.pg_reader_timeout,
+        }
 
     def ensure_database(self) -> list[str]:
-        """Create or update the owner role and database from settings; list what changed."""
+        """Create or update the database and the three roles (db/roles.sql); list what is new."""
         s = self.s
-        done: list[str] = []
-        exists = self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = {_psql_literal(s.pg_user)}")
-        verb = "ALTER" if exists.strip() else "CREATE"
-        self._psql(
-            f'{verb} ROLE "{s.pg_user}" LOGIN CREATEROLE PASSWORD {_psql_literal(s.pg_password)}'
-        )
-        if verb == "CREATE":
-            done.append(f"role {s.pg_user}")
-        if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = {_psql_literal(s.pg_db)}"):
-            self._psql(f'CREATE DATABASE "{s.pg_db}" OWNER "{s.pg_user}"')
+        names = {"owner": s.pg_owner, "runtime": s.pg_user, "reader": s.pg_reader}
+        found = self._psql(
+            "SELECT rolname FROM pg_roles WHERE rolname IN (:'owner', :'runtime', :'reader')",
+            names,
+        ).splitlines()
+        done = [f"role {name}" for name in names.values() if name not in found]
+        exists = "SELECT 1 FROM pg_database WHERE datname = :'database'"
+        if not self._psql(exists, {"database": s.pg_db}).strip():
+            # CREATE DATABASE cannot run inside a function or a transaction: format('%I')
+            # quotes the name and psql's \gexec runs the statement it makes.
+            self._psql(
+                "SELECT format('CREATE DATABASE %I', :'database') \\gexec\n", {"database": s.pg_db}
+            )
             done.append(f"database {s.pg_db}")
+        secrets = {
+            "CLICKSTREAM_RUNTIME_PASSWORD": s.pg_password,
+            "CLICKSTREAM_READONLY_PASSWORD": s.pg_reader_password,
+        }
+        self._psql(s.root / "db" / "roles.sql", self.role_variables(), s.pg_db, secrets)
         return done
 
-    def apply_schema(self, schema: str | None = None, scratch: bool = False) -> None:
-        """Apply db/init.sql as the owner role (idempotent), into `schema` or the configured one."""
-        s = self.s
-        lines = [
-            f"\\set schema {_psql_literal(schema or s.pg_schema)}",
-            f"\\set readonly_user {_psql_literal(s.pg_reader)}",
-            f"\\set readonly_password {_psql_literal(s.pg_reader_password)}",
-        ]
-        if scratch:
-            lines.append("\\set scratch 1")
-        lines.append(f"\\i {s.root / 'db' / 'init.sql'}")
-        self._psql("\n".join(lines) + "\n", user=s.pg_user, db=s.pg_db)
+    def apply_schema(self, schema: str | None = None) -> None:
+        """Apply db/init.sql (idempotent) into `schema` or the configured one, as the setup role."""
+        variables = self.role_variables(schema)
+        del variables["readonly_timeout"]
+        self._psql(self.s.root / "db" / "init.sql", variables, db=self.s.pg_db)
+
+    def drop_schema(self, schema: str) -> None:
+        """Drop `schema` and everything in it (tests' and benchmarks' throwaway schemas)."""
+        self._psql(
+            "SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', :'schema') \\gexec\n",
+            {"schema": schema},
+            db=self.s.pg_db,
+        )

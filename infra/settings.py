@@ -8,7 +8,7 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
-from infra.env import LOCAL, ROOT, ConfigError, mask, require
+from infra.env import LOCAL, ROOT, ConfigError, mask, parse_duration, require
 
 
 def _port(env: Mapping[str, str], key: str, example: str) -> int:
@@ -31,7 +31,7 @@ class PostgresTarget:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], reader: bool = False) -> PostgresTarget:
-        """The owner role's target, or the read-only role's with `reader`."""
+        """The processor's (runtime) role's target, or the read-only role's with `reader`."""
         prefix = "POSTGRES_READONLY" if reader else "POSTGRES"
         return cls(
             host=require(env, "POSTGRES_HOST", "127.0.0.1"),
@@ -78,6 +78,8 @@ class InfraSettings:
     pg_schema: str
     pg_reader: str
     pg_reader_password: str
+    pg_owner: str
+    pg_reader_timeout: str
     grafana_port: int
     grafana_admin_user: str
     grafana_admin_password: str
@@ -104,6 +106,24 @@ class InfraSettings:
         if not partitions.isdigit() or int(partitions) < 1:
             raise ConfigError(f"KAFKA_PARTITIONS={partitions!r} must be a positive integer, e.g. 3")
         owner, reader = PostgresTarget.from_env(env), PostgresTarget.from_env(env, reader=True)
+        setup = require(env, "POSTGRES_OWNER", "clickstream_owner")
+        roles = {"POSTGRES_OWNER": setup, "POSTGRES_USER": owner.user}
+        roles["POSTGRES_READONLY_USER"] = reader.user
+        if len(set(roles.values())) < len(roles):
+            raise ConfigError(
+                "POSTGRES_OWNER, POSTGRES_USER and POSTGRES_READONLY_USER must be three different "
+                f"roles (the setup role, the processor's, the reader's); got {roles}"
+            )
+        raw_timeout = require(env, "POSTGRES_READONLY_STATEMENT_TIMEOUT", "30s")
+        try:
+            timeout_ms = round(parse_duration(raw_timeout) * 1000)
+        except ConfigError:
+            timeout_ms = 0
+        if not 0 < timeout_ms < 2**31:  # PostgreSQL keeps it in milliseconds, as an int
+            raise ConfigError(
+                f"POSTGRES_READONLY_STATEMENT_TIMEOUT={raw_timeout!r} must be a duration "
+                "between 1ms and 24d, for example POSTGRES_READONLY_STATEMENT_TIMEOUT=30s"
+            )
         return cls(
             kafka_bootstrap=bootstrap,
             kafka_port=int(port),
@@ -119,13 +139,15 @@ class InfraSettings:
             pg_schema=owner.schema,
             pg_reader=reader.user,
             pg_reader_password=reader.password,
+            pg_owner=setup,
+            pg_reader_timeout=f"{timeout_ms}ms",
             grafana_port=_port(env, "GRAFANA_PORT", "3000"),
             grafana_admin_user=require(env, "GRAFANA_ADMIN_USER", "admin"),
             grafana_admin_password=require(env, "GRAFANA_ADMIN_PASSWORD", "a-strong-password"),
         )
 
     def pg_dsn(self, reader: bool = False) -> str:
-        """libpq connection string for the owner role, or the read-only role."""
+        """libpq connection string for the processor's (runtime) role, or the read-only role."""
         user, password = (
             (self.pg_reader, self.pg_reader_password)
             if reader

@@ -139,7 +139,7 @@ class ProcessorSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def pg_conninfo(self) -> str:
-        """libpq connection string for the owning role, with search_path set to the schema."""
+        """libpq connection string for the processor's role, with search_path set to the schema."""
         return self.pg.conninfo(
             options=f"-c search_path={self.pg.schema},public -c TimeZone=UTC",
             application_name=f"clickstream-processor:{self.pg.schema}",

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from infra.env import ROOT, load_env
@@ -74,12 +73,11 @@ def kafka_topic(services: Services) -> Iterator[str]:
 
 @pytest.fixture
 def pg_schema(services: Services) -> Iterator[str]:
-    """A fresh schema with db/init.sql applied (scratch mode), dropped after the test."""
+    """A fresh schema with db/init.sql applied, dropped after the test."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    PostgresNative(services.settings).apply_schema(schema=name, scratch=True)
+    PostgresNative(services.settings).apply_schema(schema=name)
     yield name
-    with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    PostgresNative(services.settings).drop_schema(name)
 
 
 @pytest.fixture(scope="session")

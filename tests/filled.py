@@ -16,9 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from infra.env import ROOT
 from infra.postgres import PostgresNative
@@ -64,7 +62,7 @@ def filled_schema(services: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     schema = f"test_filled_{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": services.bootstrap})
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
-    PostgresNative(services.settings).apply_schema(schema=schema, scratch=True)
+    PostgresNative(services.settings).apply_schema(schema=schema)
     try:
         start = datetime.now(UTC) - timedelta(hours=HOURS)
         work = tmp_path_factory.mktemp("pipeline")
@@ -78,5 +76,4 @@ def filled_schema(services: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         yield schema
     finally:
         admin.delete_topics([topic])[topic].result(timeout=30)
-        with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        PostgresNative(services.settings).drop_schema(schema)

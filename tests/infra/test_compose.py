@@ -138,19 +138,30 @@ def test_bind_mounts_exist() -> None:
                 assert (ROOT / source).exists(), f"{service} mounts missing {source}"
 
 
-def test_postgres_applies_init_sql_with_the_reader_variables() -> None:
+def test_postgres_makes_the_roles_and_applies_init_sql_as_native_mode_does() -> None:
     mounts = _mounts("postgres")
     script_path = next(t for t in mounts if t.startswith("/docker-entrypoint-initdb.d/"))
     assert mounts[script_path] == "./db/docker-init.sh"
-    sql_path = next(t for t, s in mounts.items() if s == "./db/init.sql")
     script = (ROOT / "db/docker-init.sh").read_text()
-    assert f"-f {sql_path}" in script
-    declared = set(re.findall(r"\\if :\{\?(\w+)\}", (ROOT / "db/init.sql").read_text()))
     passed = set(re.findall(r"-v (\w+)=", script)) - {"ON_ERROR_STOP"}
-    assert passed == declared - {"scratch"}
+    # roles.sql first (as the image's superuser), then init.sql, each with what it reads.
+    files = [t for t, s in mounts.items() if s in ("./db/roles.sql", "./db/init.sql")]
+    assert sorted(files, key=script.index) == ["/sql/roles.sql", "/sql/init.sql"]
+    init = (ROOT / "db/init.sql").read_text()
+    assert set(re.findall(r"\\if :\{\?(\w+)\}", init)) <= passed
+    roles = (ROOT / "db/roles.sql").read_text()
+    from_env = dict(re.findall(r"\\getenv (\w+) (\w+)", roles))
+    used = set(re.findall(r":'(\w+)'", roles))
+    assert used - set(from_env) == passed  # every variable it splices, and nothing else
     env = _env("postgres")
-    for var in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_READONLY_PASSWORD"):
-        assert var in env
+    # The passwords reach psql through the environment, which the image passes on.
+    assert set(from_env.values()) <= set(env)
+    assert all(f"${{{name}:?" in script for name in from_env.values())
+    # The image's superuser is not the processor's role.
+    assert "POSTGRES_ADMIN_USER" in env["POSTGRES_USER"]
+    assert "POSTGRES_ADMIN_PASSWORD" in env["POSTGRES_PASSWORD"]
+    assert "POSTGRES_USER" in env["CLICKSTREAM_RUNTIME_USER"]
+    assert "POSTGRES_PASSWORD" in env["CLICKSTREAM_RUNTIME_PASSWORD"]
 
 
 def test_postgres_has_the_native_server_tuning() -> None:

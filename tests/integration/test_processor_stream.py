@@ -309,7 +309,7 @@ def test_the_same_topic_gives_the_same_tables_in_one_batch_or_in_many(
     results = []
     for name, per_trigger in (("one", "0"), ("many", "700")):
         schema = f"test_batches_{name}_{kafka_topic.rsplit('.', 1)[-1]}"
-        PostgresNative(services.settings).apply_schema(schema=schema, scratch=True)
+        PostgresNative(services.settings).apply_schema(schema=schema)
         try:
             process = start_processor(
                 services,
@@ -325,8 +325,7 @@ def test_the_same_topic_gives_the_same_tables_in_one_batch_or_in_many(
             results.append((batches, tables(services.pg_dsn, schema)))
             assert differences(schema, ledger) == []
         finally:
-            with psycopg.connect(services.pg_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            PostgresNative(services.settings).drop_schema(schema)
     (one_batches, one), (many_batches, many) = results
     assert one_batches == 1 and many_batches >= 10
     late = sum(1 for _, is_late in one["raw_events"] if is_late)
