@@ -10,6 +10,7 @@ replay of the same batch (a checkpoint restored from a backup, or one whose `off
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def _numeric(item: tuple[str, object]) -> int:
 
 
 def retire_checkpoint(checkpoint: Path, reason: str) -> Path:
-    """Move a checkpoint aside (kept for inspection, never deleted); return where it went."""
-    kept = checkpoint.with_name(f"{checkpoint.name}.retired-{reason[:12]}-{int(time.time())}")
+    """Move a checkpoint aside (kept for inspection, never deleted); return where it went.
+
+    `reason` (a Kafka topic id, say) goes into the folder's name with only letters, digits,
+    '-' and '_' kept: a topic id is base64 and may hold '/' or '+'.
+    """
+    tag = re.sub(r"[^A-Za-z0-9_-]", "_", reason[:12]) or "x"
+    kept = checkpoint.with_name(f"{checkpoint.name}.retired-{tag}-{int(time.time())}")
     if checkpoint.exists():
         checkpoint.rename(kept)
     return kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processor.checkpoint import batch_end_offsets
+from processor.checkpoint import batch_end_offsets, retire_checkpoint
 
 LOG = 'v1\n{"batchWatermarkMs":0,"batchTimestampMs":1,"conf":{}}\n{"t.x":{"1":20,"0":7,"10":3}}\n'
 
@@ -23,3 +23,13 @@ def test_missing_or_foreign_logs_give_none(tmp_path: Path) -> None:
     assert batch_end_offsets(tmp_path, 0, "other") is None
     (tmp_path / "offsets" / "1").write_text("v1\n{}\nnot json\n")
     assert batch_end_offsets(tmp_path, 1, "t.x") is None
+
+
+def test_a_retired_checkpoint_keeps_its_files_whatever_the_topic_id_holds(tmp_path: Path) -> None:
+    for n, topic_id in enumerate(("wZhRpnxCQ/yW+abc==", "../..", "", "ok_Id-1")):
+        checkpoint = tmp_path / f"ckpt{n}"
+        (checkpoint / "offsets").mkdir(parents=True)
+        (checkpoint / "offsets" / "0").write_text("v1\n")
+        kept = retire_checkpoint(checkpoint, topic_id)
+        assert kept.parent == tmp_path and kept.name.startswith(f"ckpt{n}.retired-")
+        assert not checkpoint.exists() and (kept / "offsets" / "0").read_text() == "v1\n"
