@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("fetch-spark-jars", help="only fetch Spark's Kafka and JDBC jars")
     sub.add_parser("docker-env", help="print `export` lines of what docker compose interpolates")
     sub.add_parser("settings", help="print the settings in force, secrets masked")
+    topic_p = sub.add_parser("create-topic", help="create a Kafka topic unless it exists")
+    topic_p.add_argument("name", help="the topic, for example clickstream.raw")
+    topic_p.add_argument("--partitions", type=int, help="partitions (default KAFKA_PARTITIONS, 3)")
     args = parser.parse_args(argv)
     try:
         settings = InfraSettings.from_env(load_env())
@@ -144,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"export {key}={shlex.quote(value)}")
         elif args.command == "fetch-spark-jars":
             fetch_spark_jars(settings)
+        elif args.command == "create-topic":
+            partitions = settings.kafka_partitions if args.partitions is None else args.partitions
+            if partitions < 1:
+                raise ConfigError(f"--partitions {partitions} must be at least 1")
+            made = KafkaNative(settings).ensure_topic(args.name, partitions)
+            print(f"topic {args.name}: {'created' if made else 'exists'}")
         else:
             print(settings.describe())
     except (InfraError, ConfigError) as exc:

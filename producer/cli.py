@@ -100,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("--output", help="kafka (default) | jsonl:PATH | - for stdout")
     o.add_argument("--topic", help="Kafka topic (KAFKA_TOPIC, clickstream.raw)")
     o.add_argument("--bootstrap-servers", help="Kafka servers (KAFKA_BOOTSTRAP_SERVERS)")
+    o.add_argument(
+        "--no-create-topic",
+        action="store_true",
+        default=None,
+        help="a missing topic is an error (exit 2, with the command that creates it) instead of "
+        "being created with KAFKA_PARTITIONS partitions",
+    )
     o.add_argument("--compression", help="lz4 (default), zstd, snappy, gzip or none")
     o.add_argument(
         "--delivery-reports",
@@ -160,6 +167,13 @@ def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         out["output"]["topic"] = v
     if v := get("KAFKA_BOOTSTRAP_SERVERS"):
         out["output"]["bootstrap_servers"] = v
+    if v := get("KAFKA_PARTITIONS"):
+        if not v.isdigit():
+            raise ConfigError(
+                f"KAFKA_PARTITIONS={v!r} must be a whole number from 1 to 10000, for example "
+                "KAFKA_PARTITIONS=3"
+            )
+        out["output"]["partitions"] = int(v)
     if v := get("PRODUCER_DELIVERY_REPORTS"):
         out["output"]["delivery_reports"] = v
     if v := get("PRODUCER_COMPRESSION"):
@@ -197,6 +211,8 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         output["topic"] = args.topic
     if args.bootstrap_servers is not None:
         output["bootstrap_servers"] = args.bootstrap_servers
+    if args.no_create_topic:
+        output["create_topic"] = False
     if args.delivery_reports is not None:
         output["delivery_reports"] = args.delivery_reports
     if args.compression is not None:

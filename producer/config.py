@@ -98,6 +98,8 @@ class OutputSettings:
     bootstrap_servers: str = "127.0.0.1:9092"
     kafka: dict[str, Any] = field(default_factory=dict)  # extra librdkafka properties
     delivery_reports: str = "all"  # all: count every report | errors: only failures, faster
+    create_topic: bool = True  # a missing topic is created (KAFKA_PARTITIONS partitions)
+    partitions: int = 3
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,19 @@ def check(settings: Settings) -> Settings:
         raise ConfigError(
             f"--topic (KAFKA_TOPIC) {o.topic!r} is not a Kafka topic name: use letters, digits, "
             "'.', '_' and '-', for example --topic clickstream.raw"
+        )
+    if (
+        isinstance(o.partitions, bool)
+        or not isinstance(o.partitions, int)
+        or not (1 <= o.partitions <= 10_000)
+    ):
+        raise ConfigError(
+            f"KAFKA_PARTITIONS (config output.partitions) must be a whole number from 1 to "
+            f"10000, not {o.partitions!r}; for example KAFKA_PARTITIONS=3"
+        )
+    if not isinstance(o.create_topic, bool):
+        raise ConfigError(
+            f"config output.create_topic must be true or false, not {o.create_topic!r}"
         )
     if not o.bootstrap_servers.strip():
         raise ConfigError(

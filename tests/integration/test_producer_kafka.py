@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -135,3 +139,68 @@ def test_start_producer_sh_takes_the_topic_from_the_environment(
     assert ledger["run"]["topic"] == kafka_topic
     messages = consume_all(services.bootstrap, kafka_topic, ledger["messages_sent"])
     check_topic_against_ledger(messages, ledger)
+
+
+@pytest.fixture
+def new_topic(services) -> Iterator[str]:
+    """A topic name nobody has created; deleted afterwards if a test made it."""
+    from confluent_kafka.admin import AdminClient
+
+    name = f"test.new.{uuid.uuid4().hex[:10]}"
+    yield name
+    admin = AdminClient({"bootstrap.servers": services.bootstrap})
+    if name in admin.list_topics(timeout=10).topics:
+        admin.delete_topics([name], operation_timeout=30)[name].result(timeout=60)
+
+
+def partitions_of(bootstrap: str, topic: str) -> int | None:
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    found = meta.topics.get(topic)
+    return None if found is None or found.error is not None else len(found.partitions)
+
+
+def test_start_producer_sh_creates_a_topic_that_does_not_exist(
+    services, new_topic: str, tmp_path: Path
+):
+    ledger_file = tmp_path / "ledger.json"
+    env = {**os.environ, "KAFKA_TOPIC": new_topic, "KAFKA_PARTITIONS": "2",
+           "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap}  # fmt: skip
+    result = subprocess.run(
+        [str(ROOT / "start_producer.sh"), "--mode", "backfill", "--events", "2000",
+         "--ledger", str(ledger_file)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"created topic {new_topic} with 2 partitions" in result.stderr
+    assert partitions_of(services.bootstrap, new_topic) == 2
+    ledger = json.loads(ledger_file.read_text())
+    assert ledger["delivery"]["delivered"] == ledger["messages_sent"] == 2000
+    messages = consume_all(services.bootstrap, new_topic, ledger["messages_sent"])
+    check_topic_against_ledger(messages, ledger)
+
+
+def test_no_create_topic_fails_within_seconds_naming_the_command(
+    services, new_topic: str, tmp_path: Path
+):
+    argv = ["--mode", "backfill", "--events", "1000", "--topic", new_topic, "--no-create-topic"]
+    argv += ["--bootstrap-servers", services.bootstrap, "--ledger", str(tmp_path / "l.json")]
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "producer.producer", *argv],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    took = time.monotonic() - began
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and took < 20
+    (line,) = [x for x in result.stderr.splitlines() if "does not exist" in x]
+    assert f"python -m infra create-topic {new_topic}" in line
+    assert partitions_of(services.bootstrap, new_topic) is None  # nothing was created
+    # The command it names creates the topic.
+    made = subprocess.run(
+        [sys.executable, "-m", "infra", "create-topic", new_topic, "--partitions", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0 and f"topic {new_topic}: created" in made.stdout, made.stderr
+    assert partitions_of(services.bootstrap, new_topic) == 4
