@@ -28,6 +28,9 @@ _TEXT = "#ccccdc"
 _GRID = "rgba(204, 204, 220, 0.12)"
 
 
+LONG_STAT = 9  # characters of a stat value that still fit the large font in a narrow panel
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
 
@@ -418,7 +421,12 @@ def stat(panel: Panel, frames: Sequence[Frame], span: TimeRange, tz: ZoneInfo | 
                 html.Div(config.display_name or name, className="stat-name")
                 if show_names
                 else None,
-                html.Div(text, className="stat-value", style={"color": colour}),
+                # A long text ("a few seconds ago") gets a smaller font, as Grafana's auto size.
+                html.Div(
+                    text,
+                    className="stat-value stat-long" if len(text) > LONG_STAT else "stat-value",
+                    style={"color": colour},
+                ),
             ],
             className="stat-item",
         )
