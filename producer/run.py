@@ -59,6 +59,18 @@ class _Stop(Exception):
         self.reason = reason
 
 
+BEHIND_S = 5.0  # realtime: a lag of due events behind the clock worth saying (seconds)
+
+
+def _span(seconds: float) -> str:
+    """`42 s`, `7 min`, `2 h 5 min`: a duration as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
 class _Cut(Exception):
     """The sink took only part of a hand-over because a stop was asked for."""
 
@@ -94,6 +106,9 @@ class Runner:
         self._last = (0.0, 0)
         self._first_ms: int | None = None
         self._sent_ms = sim.start_ms  # event time of the last message handed over
+        # Realtime: how far the oldest event due but not yet handed over lags the clock (ms);
+        # 0 while the runner waits for the next event. History (warm-up) does not count.
+        self._lag_ms = 0
 
     def run(self) -> RunResult:
         """Run until a limit or a stop request; always settle and account for everything."""
@@ -170,11 +185,14 @@ class Runner:
             now_ms = int(self.clock.now() * 1000)
             due = bisect_right(window, now_ms, lo=i, key=_time)
             if due > i:
+                first = window[i][0]
+                self._lag_ms = now_ms - first if first >= self._started * 1000 else 0
                 for k in range(i, due, CHUNK):
                     self._emit(window[k : min(due, k + CHUNK)])
                 i = due
                 self._tick()
                 continue
+            self._lag_ms = 0
             self._tick()
             self.sink.poll()
             self.clock.sleep(min(0.2, (window[i][0] - now_ms) / 1000))
@@ -200,6 +218,38 @@ class Runner:
         return (
             f"{self.tally.messages:,} sent ({rate:,.0f}/s), {d.delivered:,} delivered, "
             f"{d.in_flight:,} in flight, {held:,} held, event time {format_ms(self._sent_ms)}"
+            + self._done_note(now)
+            + self._behind_note(rate)
+        )
+
+    def fraction_done(self, now: float) -> float | None:
+        """How much of a known end is done (--events, --days, --duration), or None."""
+        sim = self.sim
+        parts: list[float] = []
+        if sim.max_events:
+            parts.append(sim.emitted / sim.max_events)
+        if sim.end_ms is not None and sim.end_ms > sim.start_ms:
+            parts.append((self._sent_ms - sim.start_ms) / (sim.end_ms - sim.start_ms))
+        if self.duration_s:
+            parts.append((now - self._started) / self.duration_s)
+        return min(1.0, max(0.0, *parts)) if parts else None  # the nearest end wins
+
+    def _done_note(self, now: float) -> str:
+        done = self.fraction_done(now)
+        if done is None:
+            return ""
+        elapsed = now - self._started
+        if done <= 0 or elapsed <= 0:
+            return f", {done:.0%} done"
+        return f", {done:.0%} done, ETA {_span(elapsed * (1 - done) / done)}"
+
+    def _behind_note(self, rate: float) -> str:
+        if self._lag_ms < BEHIND_S * 1000:
+            return ""
+        return (
+            f"; BEHIND the clock by {_span(self._lag_ms / 1000)}: the producer reaches "
+            f"{rate:,.0f} messages/s, short of what --rate asks now (lower --rate, or make "
+            "sending cheaper: --delivery-reports errors, more partitions)"
         )
 
     def _release_held(self, stopped_by: str, errors: list[str]) -> str:
