@@ -199,19 +199,20 @@ def expand(
 
 
 def dashboard_variables(
-    model: Mapping[str, Any], query_options: Mapping[str, Sequence[str]]
+    model: Mapping[str, Any], query_options: Mapping[str, Sequence[str]], strict: bool = True
 ) -> dict[str, Variable]:
     """Return the dashboard's variables with All selected; query variables take their options
-    from `query_options` (the rows their query returned)."""
+    from `query_options` (the rows their query returned). `strict`: a variable of another type
+    than custom or query is an ExpandError (else it is read like a query variable)."""
     result = {}
     for var in model.get("templating", {}).get("list", []):
         name = var["name"]
-        if var["type"] == "custom":
-            options = [v.strip() for v in var["query"].split(",") if v.strip()]
-        elif var["type"] == "query":
+        if var.get("type") == "custom":
+            options = [v.strip() for v in str(var.get("query", "")).split(",") if v.strip()]
+        elif var.get("type") == "query" or not strict:
             options = list(query_options.get(name, []))
         else:
-            raise ExpandError(f"variable ${name} has unsupported type {var['type']!r}")
+            raise ExpandError(f"variable ${name} has unsupported type {var.get('type')!r}")
         result[name] = Variable(
             name=name,
             multi=bool(var.get("multi")),

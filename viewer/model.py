@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from viewer.macros import Variable
+from viewer.macros import Variable, dashboard_variables
 
 
 class DashboardError(ValueError):
@@ -111,21 +111,8 @@ class Dashboard:
 
     def variable_models(self, query_options: Mapping[str, Sequence[str]]) -> dict[str, Variable]:
         """Return the template variables (All selected) with their options."""
-        result = {}
-        for var in self.variables:
-            name = var["name"]
-            if var.get("type") == "custom":
-                options = [v.strip() for v in str(var.get("query", "")).split(",") if v.strip()]
-            else:
-                options = list(query_options.get(name, []))
-            result[name] = Variable(
-                name=name,
-                multi=bool(var.get("multi")),
-                include_all=bool(var.get("includeAll")),
-                all_value=var.get("allValue") or None,
-                options=options,
-            )
-        return result
+        templating = {"templating": {"list": list(self.variables)}}
+        return dashboard_variables(templating, query_options, strict=False)
 
 
 def _number(value: Any) -> float | None:

@@ -146,6 +146,16 @@ def test_the_reader_has_a_statement_timeout(services: Services) -> None:
         assert shown is not None and shown[0] != "0"
 
 
+def drop_database_and_roles(settings: InfraSettings, made: InfraSettings) -> None:
+    """Remove a test's own database and its three roles."""
+    with superuser(settings) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(made.pg_db))
+        )
+        for role in (made.pg_user, made.pg_reader, made.pg_owner):
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
 @pytest.fixture
 def hostile(services: Services) -> Iterator[InfraSettings]:
     """A database and three roles whose names and passwords hold quotes and backslashes."""
@@ -161,12 +171,7 @@ def hostile(services: Services) -> Iterator[InfraSettings]:
         pg_reader_password="\\'); SELECT pg_sleep(0); --'\\",
     )
     yield odd
-    with superuser(services.settings) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(odd.pg_db))
-        )
-        for role in (odd.pg_user, odd.pg_reader, odd.pg_owner):
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    drop_database_and_roles(services.settings, odd)
 
 
 def test_names_and_passwords_cannot_change_the_sql(hostile: InfraSettings) -> None:
@@ -212,12 +217,7 @@ def older(services: Services) -> Iterator[InfraSettings]:
         conn.execute(sql.SQL("CREATE TABLE {}.legacy_notes (note text)").format(
             sql.Identifier(old.pg_schema)))  # fmt: skip
     yield old
-    with superuser(services.settings) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(old.pg_db))
-        )
-        for role in (old.pg_user, old.pg_reader, old.pg_owner):
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    drop_database_and_roles(services.settings, old)
 
 
 def test_an_older_setup_is_converted(older: InfraSettings) -> None:
