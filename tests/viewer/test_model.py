@@ -47,3 +47,24 @@ def test_a_folder_without_dashboards_or_with_a_bad_file_is_one_clear_error(tmp_p
     (tmp_path / "bad.json").write_text('{"title": "no uid"}')
     with pytest.raises(DashboardError, match="not a Grafana dashboard"):
         load_dashboards(tmp_path)
+
+
+def test_a_long_stat_text_gets_the_smaller_font() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from viewer.panels import stat
+    from viewer.query import Frame
+    from viewer.timerange import TimeRange
+
+    board = load_dashboards(DASHBOARDS)["clickstream-overview"]
+    now = datetime.now(UTC)
+    span = TimeRange(now - timedelta(hours=1), now)
+
+    def classes(title: str, value: object) -> list[str]:
+        panel = next(p for p in board.panels if p.title == title)
+        column = panel.targets[0].get("refId", "value")
+        drawn = stat(panel, [Frame([str(column)], [(value,)])], span, None)
+        return [item.children[-1].className for item in drawn.children]
+
+    assert classes("KPIs updated", now - timedelta(minutes=9)) == ["stat-value stat-long"]
+    assert classes("Batches", 18) == ["stat-value"]
