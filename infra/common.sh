@@ -1,11 +1,12 @@
 # Sourced by the start_*.sh scripts: project root, the virtualenv (created or updated only when
-# requirements.txt or the requirements-runtime.txt it includes changed), and `python` in it.
+# requirements.txt or the requirements-runtime.txt and requirements-dev.txt it includes changed),
+# and `python` in it.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.local/venv"
 
 ensure_venv() {
   local stamp="$VENV/.requirements.sha256" want
-  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-runtime.txt" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$ROOT"/requirements{,-runtime,-dev}.txt | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from infra.env import ConfigError, load_env
 from infra.settings import PostgresTarget
+from infra.version import add_version
 from processor.dashboard import KPIS as KPI_TABLE
 
 # The terminal's format for each Grafana unit of the KPI table (processor/dashboard.py).
@@ -237,7 +238,9 @@ def run(settings: StatusSettings, once: bool, out: Any = sys.stdout) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse flags, build settings, show the view; errors become one line."""
-    parser = argparse.ArgumentParser(prog="python -m processor.status", description=__doc__)
+    parser = add_version(
+        argparse.ArgumentParser(prog="python -m processor.status", description=__doc__)
+    )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes")
     parser.add_argument("--schema", help="schema to read (default POSTGRES_SCHEMA)")

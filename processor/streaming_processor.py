@@ -23,6 +23,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from infra.env import ConfigError, load_env
 from infra.owner_only import private_dir, restrict_umask
+from infra.version import add_version
 from processor.batch import MicroBatchHandler
 from processor.checkpoint import batch_end_offsets, retire_checkpoint
 from processor.parse import ParseRules
@@ -275,6 +276,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m processor.streaming_processor",
         description="Kafka -> Spark Structured Streaming -> PostgreSQL, exactly once per batch.",
     )
+    add_version(p)
     p.add_argument(
         "--available-now",
         "--once",

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from infra.env import ConfigError, load_env
+from infra.version import add_version
 from processor.ledger_check import LedgerError, ledger_differences
 from processor.recount.compare import Read, Summary, recount
 from processor.recount.rules import Rules
@@ -140,6 +141,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(p)
     p.add_argument("--schema", help="PostgreSQL schema to check (POSTGRES_SCHEMA)")
     p.add_argument("--ledger", type=Path, help="producer ledger JSON to check raw_events against")
     p.add_argument(

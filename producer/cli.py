@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from infra.env import ConfigError
+from infra.version import add_version
 from producer.checks import FLAG_EXAMPLES, LIMITS, WARM_UP_MODES, number
 from producer.clock import DAY_MS, format_ms, parse_instant
 from producer.config import Settings, apply_sections, check, read_config_file
@@ -73,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(p)
     g = p.add_argument_group("what and when")
     g.add_argument("--mode", choices=("realtime", "backfill"), help="default realtime")
     g.add_argument("--rate", help="average events/s over a day (PRODUCER_RATE, 200)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.env import ConfigError, load_env
+from infra.version import add_version
 from producer.clock import DAY_MS, parse_instant
 from producer.config import Settings
 from producer.data_generator import Simulator
@@ -264,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m producer.profile",
         description="Print behaviour statistics of the simulator next to their target ranges.",
     )
+    add_version(ap)
     ap.add_argument("--input", help="profile this JSON-lines file instead of generating")
     ap.add_argument("--events", type=int, help=f"sample size (default {SAMPLE_EVENTS:,})")
     ap.add_argument("--days", type=float, help=f"simulated days (default {SAMPLE_DAYS:g})")

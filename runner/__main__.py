@@ -21,6 +21,7 @@ from pathlib import Path
 from infra.docker import compose_env
 from infra.env import LOCAL, ROOT, ConfigError, load_env
 from infra.owner_only import private_dir, restrict_umask, write_private
+from infra.version import add_version
 from processor import status
 from runner.drain import Backlog, backlog, processor_progress, topic_offsets, wait_for_catch_up
 from runner.supervise import Child, Stopping, first_exited, raise_on_signals, stop_all
@@ -273,7 +274,7 @@ def run_docker(env: dict[str, str], pg: status.StatusSettings, view: bool, inter
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse flags, build settings, run the pipeline in the detected mode."""
-    parser = argparse.ArgumentParser(prog="./run_pipeline.sh", description=__doc__)
+    parser = add_version(argparse.ArgumentParser(prog="./run_pipeline.sh", description=__doc__))
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--docker", action="store_true", help="use the Compose services")
     mode.add_argument("--native", action="store_true", help="run producer/processor here")

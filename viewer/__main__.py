@@ -17,6 +17,7 @@ from types import FrameType
 
 from infra.env import ROOT, ConfigError, load_env, require
 from infra.settings import PostgresTarget
+from infra.version import add_version
 from viewer.app import Dashboards, ViewerApp, home_uid
 from viewer.model import DashboardError
 from viewer.query import Reader
@@ -112,7 +113,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse flags, build settings, serve until Ctrl-C; errors become one line."""
-    parser = argparse.ArgumentParser(prog="python -m viewer", description=__doc__)
+    parser = add_version(argparse.ArgumentParser(prog="python -m viewer", description=__doc__))
     parser.add_argument("--host", help="address to listen on (default DASHBOARD_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=_port_arg, help="port (default 3000, else DASHBOARD_PORT)")
     parser.add_argument("--schema", help="schema to read (default POSTGRES_SCHEMA)")

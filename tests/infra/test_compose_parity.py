@@ -18,7 +18,7 @@ from processor.settings import default_checkpoint_dir
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-DEV_TOOLS = ("pytest", "ruff", "mypy", "hypothesis", "playwright", "dash", "kafka-python")
+DEV_TOOLS = ("pytest", "ruff", "mypy", "hypothesis", "playwright", "kafka-python", "setuptools")
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
@@ -120,8 +120,10 @@ def test_runtime_requirements_hold_only_what_the_apps_import() -> None:
     assert not runtime & set(DEV_TOOLS)
     dev = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^-r requirements-runtime\.txt$", dev, re.M)
-    assert set(DEV_TOOLS) <= _requirements("requirements.txt")
-    assert not runtime & _requirements("requirements.txt")  # each pin in one place
+    assert re.search(r"^-r requirements-dev\.txt$", dev, re.M)
+    assert set(DEV_TOOLS) <= _requirements("requirements-dev.txt")
+    assert not runtime & _requirements("requirements-dev.txt")  # each pin in one place
+    assert not _requirements("requirements.txt")  # only the two includes
 
 
 def test_runtime_image_has_no_maven_dev_tools_or_bench() -> None:
@@ -142,4 +144,4 @@ def test_make_setup_still_installs_everything_and_notices_either_file() -> None:
     common = (ROOT / "infra" / "common.sh").read_text()
     assert '-r "$ROOT/requirements.txt"' in common
     stamp_line = next(line for line in common.splitlines() if "want=" in line)
-    assert "requirements.txt" in stamp_line and "requirements-runtime.txt" in stamp_line
+    assert "requirements{,-runtime,-dev}.txt" in stamp_line
