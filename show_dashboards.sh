@@ -4,6 +4,8 @@
 # the read-only role. Usage: ./show_dashboards.sh [--port N] [--host ADDR] [--schema NAME]
 set -euo pipefail
 source "$(dirname "$0")/infra/common.sh"
-cd "$ROOT"
 ensure_venv
+# From the caller's directory: relative paths in flags are the caller's (the code finds the
+# project, .env and .local/ from its own location).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 exec "$VENV/bin/python" -m viewer "$@"

@@ -6,7 +6,9 @@
 # Settings: environment over .env over .env.example (docs/processor.md lists them).
 set -euo pipefail
 source "$(dirname "$0")/infra/common.sh"
-cd "$ROOT"
 ensure_venv
+# From the caller's directory: relative paths in flags are the caller's (the code finds the
+# project, .env and .local/ from its own location).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 echo "start_processor.sh: python -m processor.streaming_processor $*" >&2
 exec "$VENV/bin/python" -m processor.streaming_processor "$@"

@@ -10,11 +10,12 @@ ensure_venv() {
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  echo "==> Python virtualenv $VENV (installing requirements.txt) ..."
-  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+  # On stderr, like pip's output: a script's stdout may be data (start_producer.sh --output -).
+  echo "==> Python virtualenv $VENV (installing requirements.txt) ..." >&2
+  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV" >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" >&2
   echo "$want" > "$stamp"
-  echo "    done"
+  echo "    done" >&2
 }
 
 # Docker mode is in use when a Docker engine answers and this project's containers exist,
