@@ -9,12 +9,14 @@ Usage: python -m processor.status [--once] [--interval 5] (or ./show_metrics.sh)
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -211,8 +213,34 @@ def render(snap: Snapshot, previous: Snapshot | None, where: str, interval: floa
     return "\n".join(lines)
 
 
-def run(settings: StatusSettings, once: bool, out: Any = sys.stdout) -> int:
-    """Print one snapshot, or redraw every `settings.interval` seconds until interrupted."""
+def snapshot_json(snap: Snapshot) -> str:
+    """One snapshot as a JSON object (`--json`): KPIs by name, the ledger's health, the hours."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat()
+        if isinstance(value, Decimal):
+            return float(value)
+        return value
+
+    columns = ("hour", "events", "users", "sessions", "orders", "revenue", "conversion")
+    return json.dumps(
+        {
+            "kpis": snap.kpis,
+            "kpis_updated": plain(snap.kpis_updated),
+            "health": {k: plain(v) for k, v in snap.health.items()},
+            "hours": [dict(zip(columns, map(plain, row), strict=True)) for row in snap.hours],
+        }
+    )
+
+
+def run(settings: StatusSettings, once: bool, out: Any = sys.stdout, as_json: bool = False) -> int:
+    """Print one snapshot, or redraw every `settings.interval` seconds until interrupted;
+    `as_json`: one JSON object, once."""
+    if as_json:
+        with connect(settings) as conn:
+            out.write(snapshot_json(read_snapshot(conn, settings.hours)) + "\n")
+        return 0
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     previous: Snapshot | None = None
@@ -245,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes")
     parser.add_argument("--schema", help="schema to read (default POSTGRES_SCHEMA)")
     parser.add_argument("--hours", type=int, default=6, help="hourly rows to show (default 6)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one snapshot as a JSON object (implies --once)"
+    )
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error("--interval must be positive")
@@ -252,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = StatusSettings.from_env(
             load_env(), schema=args.schema, interval=args.interval, hours=args.hours
         )
-        return run(settings, args.once)
+        return run(settings, args.once, as_json=args.json)
     except (StatusError, ConfigError) as exc:
         print(f"status: {exc}", file=sys.stderr)
         return 1

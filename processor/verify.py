@@ -165,7 +165,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="recount every table from a producer's JSON-lines file and compare",
     )
     p.add_argument("--limit", type=int, default=50, help="print at most this many differences")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (schema, checks, ok, every difference, the recount's "
+        "counts) instead of text lines, for CI; the exit code is the same",
+    )
     return p.parse_args(argv)
+
+
+def report_json(
+    schema: str, names: list[str], differences: list[Difference], summary: Summary | None
+) -> str:
+    """The outcome as one JSON object (`--json`)."""
+    recount = None
+    if summary is not None:
+        c = summary.counts
+        recount = {
+            "source": summary.source,
+            "partitions": summary.partitions,
+            "messages": c.messages,
+            "events": summary.tables.events,
+            "late": summary.tables.late,
+            "duplicates": c.duplicates,
+            "rejected": c.rejected,
+            "seconds": round(summary.total_seconds, 3),
+        }
+    return json.dumps(
+        {
+            "schema": schema,
+            "checks": names,
+            "ok": not differences,
+            "differences": [
+                {"check": d.check, "key": d.key, "detail": d.detail} for d in differences
+            ],
+            "recount": recount,
+        }
+    )
 
 
 def _print_progress(read: int) -> None:
@@ -230,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.json:
+        print(report_json(settings.pg.schema, list(names), differences, summary))
+        return 1 if differences else 0
     for difference in differences[: args.limit]:
         print(difference)
     if len(differences) > args.limit:

@@ -226,7 +226,31 @@ def report_lines(p: Profile) -> list[str]:
     return lines
 
 
-def print_profile(settings: Settings, source: str | None = None, plot: str | None = None) -> int:
+def profile_json(p: Profile, origin: str) -> str:
+    """The profile as one JSON object (`--json`): counts, every rate, each target and whether
+    the sample lies in it."""
+    rates = p.rates()
+    targets = {
+        key: {"label": label, "low": low, "high": high, "value": rates[key],
+              "in_range": low <= rates[key] <= high}
+        for key, label, low, high, _ in TARGETS
+        if key in rates
+    }  # fmt: skip
+    return json.dumps(
+        {
+            "source": origin,
+            "events": sum(p.events.values()),
+            "sessions": len(p.sessions),
+            "orders": len(p.orders),
+            "rates": rates,
+            "targets": targets,
+        }
+    )
+
+
+def print_profile(
+    settings: Settings, source: str | None = None, plot: str | None = None, as_json: bool = False
+) -> int:
     """Generate (or read) a sample, print the profile (and draw it into `plot`); exit code."""
     if source:
         with open(source, encoding="utf-8") as f:
@@ -238,12 +262,15 @@ def print_profile(settings: Settings, source: str | None = None, plot: str | Non
         events_list = list(stream)
         p = measure(events_list, visitors)
         origin = f"generated with seed {settings.run.seed}"
-    print(
-        f"behaviour profile: {sum(p.events.values()):,} events, {len(p.sessions):,} sessions, "
-        f"{len(p.orders):,} orders ({origin})"
-    )
-    for line in report_lines(p):
-        print(line)
+    if as_json:
+        print(profile_json(p, origin))
+    else:
+        print(
+            f"behaviour profile: {sum(p.events.values()):,} events, {len(p.sessions):,} "
+            f"sessions, {len(p.orders):,} orders ({origin})"
+        )
+        for line in report_lines(p):
+            print(line)
     if plot:
         from producer.profile_plot import PlotError, write_plot  # plotly loads only for --plot
 
@@ -252,7 +279,10 @@ def print_profile(settings: Settings, source: str | None = None, plot: str | Non
         except PlotError as exc:
             print(f"profile: {exc}", file=sys.stderr)
             return 1
-        print(f"plot: {plot} ({size / 1e6:.1f} MB of HTML with plotly.js inside, opens offline)")
+        print(
+            f"plot: {plot} ({size / 1e6:.1f} MB of HTML with plotly.js inside, opens offline)",
+            file=sys.stderr if as_json else sys.stdout,
+        )
     return 0
 
 
@@ -276,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         "--plot",
         metavar="PATH",
         help="also draw the profile next to the real-shop ranges: a self-contained .html file",
+    )
+    ap.add_argument(
+        "--json", action="store_true", help="print the profile as one JSON object, for CI"
     )
     args = ap.parse_args(argv)
     if args.input and not Path(args.input).is_file():
@@ -301,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"profile: configuration error: {exc}", file=sys.stderr)
         return 2
-    return print_profile(settings, args.input, args.plot)
+    return print_profile(settings, args.input, args.plot, args.json)
 
 
 if __name__ == "__main__":
