@@ -115,14 +115,14 @@ class Catalog:
         ]
 
     def popularity(self) -> tuple[list[float], float]:
-        """(cumulative weights, total) for inlined `popular`: `bisect(cum, u * total)`."""
+        """(cumulative weights, total) of the products' popularity: the product at uniform draw
+        `u` is `bisect(cum, u * total)` (SessionModel inlines it)."""
         return self._cum, self._cum[-1]
 
     def by_category(self) -> list[tuple[list[int], list[float], float]]:
-        """Per category (members, cumulative weights, total) for inlined `popular_in`.
-
-        An empty category falls back to the whole catalog, as `popular_in` does.
-        """
+        """Per category (members, cumulative weights, total): a product of that category by
+        popularity is `members[bisect(cum, u * total)]`. An empty category falls back to the
+        whole catalog."""
         every = list(range(len(self.products)))
         return [
             (members, cum, cum[-1]) if members else (every, self._cum, self._cum[-1])
@@ -130,20 +130,6 @@ class Catalog:
         ]
 
     def category_weights(self) -> tuple[list[float], float]:
-        """(cumulative weights, total) for inlined `category`: `bisect(cum, u * total)`."""
+        """(cumulative weights, total) of the categories' share of traffic: the category at
+        uniform draw `u` is `bisect(cum, u * total)`."""
         return self._cat_cum, self._cat_cum[-1]
-
-    def popular(self, u: float) -> int:
-        """The product at uniform draw `u` in [0, 1), weighted by popularity."""
-        return bisect(self._cum, u * self._cum[-1])
-
-    def popular_in(self, category: int, u: float) -> int:
-        """A product of `category` at uniform draw `u`, by popularity (any product if empty)."""
-        members, cum = self._by_cat[category]
-        if not members:
-            return self.popular(u)
-        return members[bisect(cum, u * cum[-1])]
-
-    def category(self, u: float) -> int:
-        """A category at uniform draw `u`, weighted by its share of traffic."""
-        return bisect(self._cat_cum, u * self._cat_cum[-1])
