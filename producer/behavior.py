@@ -12,6 +12,7 @@ import math
 import random
 from bisect import bisect
 from statistics import NormalDist
+from typing import Final
 
 from producer.catalog import NO_PRODUCT, Catalog
 from producer.clock import DAY_MS, HMS, MILLIS, DayPrefixes
@@ -27,7 +28,14 @@ from producer.models import (
 )
 from producer.users import UserPool
 
+# One message as it travels from the state machine to the sinks: a plain tuple (cheap to build
+# by the million), read everywhere by these field names, never by bare numbers.
 Event = tuple[int, int, str, str, int]
+AT: Final = 0  # event time, ms since the epoch
+CODE: Final = 1  # ledger code: type, firsts and fault flags (producer.models)
+TEXT: Final = 2  # the JSON text of the message
+KEY: Final = 3  # the Kafka key: the session id
+CENTS: Final = 4  # revenue of a purchase line, in cents (0 otherwise)
 
 HOME, CATEGORY, SEARCH, PRODUCT, CART, CHECKOUT = range(6)
 LANDING = ((HOME, 0.30), (CATEGORY, 0.15), (SEARCH, 0.10), (PRODUCT, 0.45))

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 
-from producer.behavior import Event, SessionModel
+from producer.behavior import AT, Event, SessionModel
 from producer.catalog import Catalog
 from producer.config import BehaviorSettings, TrafficSettings
 from producer.models import SESSION_FIRST, USER_FIRST, user_id_of
@@ -29,7 +29,7 @@ WINDOW_EVENTS = 20_000  # aim for windows of about this many events
 PRIOR_SESSION_EVENTS = 5.0  # first guess of events per session, refined as sessions are made
 PRIOR_WEIGHT = 200
 
-_time = itemgetter(0)
+_time = itemgetter(AT)
 
 
 class Simulator:

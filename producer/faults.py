@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import Iterable
 
-from producer.behavior import Event
+from producer.behavior import AT, CENTS, CODE, KEY, TEXT, Event
 from producer.config import FaultSettings
 from producer.firsts import FirstFlags, Held
 from producer.ids import IdSpace
@@ -67,35 +67,35 @@ class FaultInjector:
         f_out, f_sessions, f_users, f_orders = firsts.out, *firsts.pending()
         out: list[Event] = []
         for event in batch:
-            t = event[0]
-            while held and held[0][0] <= t:
+            t = event[AT]
+            while held and held[0][AT] <= t:
                 _, _, m, own = heapq.heappop(held)
                 # Only while first-flags are held can a message take one (cheap test first).
                 if own is not None or (
                     (f_sessions or f_users or f_orders)
                     and (
-                        m[3] in f_sessions
-                        or (f_users and m[1] & SESSION_FIRST)
-                        or (f_orders and m[1] & TYPE_MASK == PURCHASE)
+                        m[KEY] in f_sessions
+                        or (f_users and m[CODE] & SESSION_FIRST)
+                        or (f_orders and m[CODE] & TYPE_MASK == PURCHASE)
                     )
                 ):
                     m = f_out(m, own)
                 out.append(m)
             if s.late and rand() < s.late:
                 release = t + min_late_ms + int(rand() * (late_ms - min_late_ms))
-                late = (t, event[1] | LATE, event[2], event[3], event[4])
+                late = (t, event[CODE] | LATE, event[TEXT], event[KEY], event[CENTS])
                 self._hold(release, late, firsts.hold(late))
             else:
                 release = t
                 if (f_sessions or f_users or f_orders) and (
-                    event[3] in f_sessions
-                    or (f_users and event[1] & SESSION_FIRST)
-                    or (f_orders and event[1] & TYPE_MASK == PURCHASE)
+                    event[KEY] in f_sessions
+                    or (f_users and event[CODE] & SESSION_FIRST)
+                    or (f_orders and event[CODE] & TYPE_MASK == PURCHASE)
                 ):
                     event = f_out(event, None)
                 out.append(event)
             if s.duplicates and rand() < s.duplicates:
-                copy = (t, DUPLICATE | (event[1] & TYPE_MASK), event[2], event[3], 0)
+                copy = (t, DUPLICATE | (event[CODE] & TYPE_MASK), event[TEXT], event[KEY], 0)
                 self._hold(max(release, t + int(rand() * dup_ms)), copy, None)
             if s.malformed and rand() < s.malformed:
                 out.append(self.malformed(event))
@@ -111,7 +111,7 @@ class FaultInjector:
         """A broken copy of `event` under a fresh event_id: one of the four malformed kinds."""
         rng = self._rng
         kind = rng.randrange(len(MALFORMED_KINDS))
-        data = json.loads(event[2])
+        data = json.loads(event[TEXT])
         data["event_id"] = self._ids.next()
         name = MALFORMED_KINDS[kind]
         if name == "invalid_json":
@@ -132,4 +132,4 @@ class FaultInjector:
             else:
                 data["event_type"] = rng.choice(UNKNOWN_TYPES)
             text = json.dumps(data, separators=(",", ":"))
-        return (event[0], MALFORMED | kind, text, event[3], 0)
+        return (event[AT], MALFORMED | kind, text, event[KEY], 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from producer.behavior import Event
+from producer.behavior import AT, CENTS, CODE, KEY, TEXT, Event
 from producer.models import (
     DUPLICATE,
     MALFORMED,
@@ -52,14 +52,14 @@ class FirstFlags:
 
     def hold(self, event: Event) -> Held | None:
         """Note a flagged event that is being held back; None when it carries no first-flag."""
-        flags = event[1] & FIRSTS
-        if not flags or event[1] & (DUPLICATE | MALFORMED):
+        flags = event[CODE] & FIRSTS
+        if not flags or event[CODE] & (DUPLICATE | MALFORMED):
             return None
         held = Held(
             flags,
-            event[3],
-            user_id_of(event[2]) if flags & USER_FIRST else None,
-            order_id_of(event[2]) if flags & ORDER_FIRST else None,
+            event[KEY],
+            user_id_of(event[TEXT]) if flags & USER_FIRST else None,
+            order_id_of(event[TEXT]) if flags & ORDER_FIRST else None,
         )
         if flags & SESSION_FIRST:
             self.sessions[held.session] = held
@@ -72,24 +72,28 @@ class FirstFlags:
     def out(self, event: Event, own: Held | None) -> Event:
         """The event as it goes out: with the flags it still holds (`own`, when it was held)
         and those of held events of its session, user or order that it now goes out before."""
-        code = event[1]
+        code = event[CODE]
         if code & (DUPLICATE | MALFORMED):
             return event
         if own is not None:
             code = code & ~FIRSTS | own.flags
             self._forget(own)
-        session = self.sessions.get(event[3])
+        session = self.sessions.get(event[KEY])
         if session is not None:  # goes out before its session's first event
             code |= self._take(session, SESSION_FIRST | USER_FIRST)
         if self.orders and code & TYPE_MASK == PURCHASE and not code & ORDER_FIRST:
-            order = self.orders.get(order_id_of(event[2]) or "")
+            order = self.orders.get(order_id_of(event[TEXT]) or "")
             if order is not None:
                 code |= self._take(order, ORDER_FIRST)
         if self.users and code & SESSION_FIRST and not code & USER_FIRST:
-            user = self.users.get(user_id_of(event[2]))
+            user = self.users.get(user_id_of(event[TEXT]))
             if user is not None:  # opens a later session of a user whose first is held
                 code |= self._take(user, USER_FIRST)
-        return event if code == event[1] else (event[0], code, event[2], event[3], event[4])
+        return (
+            event
+            if code == event[CODE]
+            else (event[AT], code, event[TEXT], event[KEY], event[CENTS])
+        )
 
     def _take(self, held: Held, flags: int) -> int:
         taken = held.flags & flags

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from infra.env import ConfigError
-from producer.behavior import Event
+from producer.behavior import CENTS, CODE, KEY, TEXT, Event
 from producer.clock import WallClock
 from producer.config import OutputSettings
 from producer.ledger import Tally, UserWitness
@@ -217,14 +217,14 @@ class KafkaSink:
 
     def _callback(self, e: Event) -> Callback:
         """The callback of a message whose code needs more than the shared per-code one."""
-        code, cents = e[1], e[4]
+        code, cents = e[CODE], e[CENTS]
         if self._per_message:  # users can only be watched when successes are reported
             if code & USER_FIRST:
-                user = user_id_of(e[2])
+                user = user_id_of(e[TEXT])
                 self._users.first_sent(user)
                 return partial(self._on_first, code, cents, user)
             if code & SESSION_FIRST and self._users:
-                user = user_id_of(e[2])
+                user = user_id_of(e[TEXT])
                 if self._users.watches(user):
                     return partial(self._on_again, code, cents, user)
         return partial(self._on_report, code, cents)
@@ -280,11 +280,11 @@ class KafkaSink:
         try:
             try:
                 for e in batch:
-                    callback = callbacks[e[1]] or self._callback(e)
+                    callback = callbacks[e[CODE]] or self._callback(e)
                     try:
-                        produce(topic, e[2], e[3], -1, callback)
+                        produce(topic, e[TEXT], e[KEY], -1, callback)
                     except BufferError:
-                        if not self._wait_for_room(e[2], e[3], callback):
+                        if not self._wait_for_room(e[TEXT], e[KEY], callback):
                             break
                     taken += 1
             finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.owner_only import write_private
-from producer.behavior import Event
+from producer.behavior import CENTS, CODE, Event
 from producer.models import (
     DUPLICATE,
     EVENT_TYPES,
@@ -31,8 +31,8 @@ from producer.models import (
     USER_FIRST,
 )
 
-_code = itemgetter(1)
-_cents = itemgetter(4)
+_code = itemgetter(CODE)
+_cents = itemgetter(CENTS)
 
 
 @dataclass

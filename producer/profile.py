@@ -20,6 +20,7 @@ from typing import Any
 
 from infra.env import ConfigError, load_env
 from infra.version import add_version
+from producer.behavior import TEXT
 from producer.clock import DAY_MS, parse_instant
 from producer.config import Settings
 from producer.data_generator import Simulator
@@ -162,7 +163,7 @@ def generate(settings: Settings) -> tuple[Iterator[dict[str, Any]], dict[str, bo
     sim = Simulator(settings.behavior, traffic, run.seed or 0, start, None, events)
     visitors: dict[str, bool] = {}
     sim.model.observer = visitors
-    stream = (json.loads(e[2]) for window in sim.windows() for e in window)
+    stream = (json.loads(e[TEXT]) for window in sim.windows() for e in window)
     return stream, visitors
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from producer.behavior import Event
+from producer.behavior import TEXT, Event
 from producer.clock import WallClock
 from producer.config import OutputSettings
 from producer.ledger import Tally
@@ -124,7 +124,7 @@ class LinesSink:
         """Write the batch as lines; return how many lines got out whole."""
         if not batch:
             return 0
-        data = ("\n".join([e[2] for e in batch]) + "\n").encode()
+        data = ("\n".join([e[TEXT] for e in batch]) + "\n").encode()
         written, error = self._write_all(data)
         if written == len(data):
             taken = len(batch)

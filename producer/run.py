@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from producer.behavior import Event
+from producer.behavior import AT, Event
 from producer.clock import Clock, format_ms
 from producer.data_generator import Simulator, collector_paused
 from producer.faults import FaultInjector
@@ -31,7 +31,7 @@ FLUSH_TIMEOUT_S = 600.0  # at the end of a run that was not stopped: the broker 
 WAIT_REPORT_S = 10.0
 
 Report = Callable[[str], None]
-_time = itemgetter(0)
+_time = itemgetter(AT)
 
 
 @dataclass
@@ -175,8 +175,8 @@ class Runner:
     def _count(self, batch: list[Event]) -> None:
         if batch:
             self.tally.add(batch)
-            self._first_ms = self._first_ms if self._first_ms is not None else batch[0][0]
-            self._sent_ms = batch[-1][0]
+            self._first_ms = self._first_ms if self._first_ms is not None else batch[0][AT]
+            self._sent_ms = batch[-1][AT]
 
     def _paced(self, window: list[Event]) -> None:
         """Hand events over when the clock reaches their time (late ones go at once)."""
@@ -185,7 +185,7 @@ class Runner:
             now_ms = int(self.clock.now() * 1000)
             due = bisect_right(window, now_ms, lo=i, key=_time)
             if due > i:
-                first = window[i][0]
+                first = window[i][AT]
                 self._lag_ms = now_ms - first if first >= self._started * 1000 else 0
                 for k in range(i, due, CHUNK):
                     self._emit(window[k : min(due, k + CHUNK)])
@@ -195,7 +195,7 @@ class Runner:
             self._lag_ms = 0
             self._tick()
             self.sink.poll()
-            self.clock.sleep(min(0.2, (window[i][0] - now_ms) / 1000))
+            self.clock.sleep(min(0.2, (window[i][AT] - now_ms) / 1000))
 
     def _tick(self) -> None:
         """Between hand-overs: honour stop requests and limits, and report progress."""
