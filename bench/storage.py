@@ -56,10 +56,8 @@ def measure(infra: InfraSettings, events: int) -> tuple[int, dict[str, tuple[int
             cwd=ROOT, env=fx.env(), check=True, capture_output=True,
         )  # fmt: skip
         # VACUUM needs the tables' owner: the cluster's superuser, over its socket.
-        superuser = psycopg.connect(
-            host=str(PostgresNative(infra).sockets), port=infra.pg_port, user="postgres",
-            dbname=infra.pg_db, autocommit=True, options=f"-c search_path={fx.schema}",
-        )  # fmt: skip
+        conninfo = PostgresNative(infra).superuser_conninfo(options=f"-c search_path={fx.schema}")
+        superuser = psycopg.connect(conninfo, autocommit=True)
         with superuser as conn:
             conn.execute("VACUUM ANALYZE")
             tables: dict[str, tuple[int, int]] = {}

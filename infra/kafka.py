@@ -118,19 +118,7 @@ class KafkaNative:
 
     def ensure_topic(self, name: str, partitions: int) -> bool:
         """Create `name` with `partitions` unless it exists; True if created now."""
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap})
-        if name in admin.list_topics(timeout=10).topics:
-            return False
-        futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)
-        try:
-            futures[name].result(timeout=30)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise InfraError(f"could not create topic {name}: {exc}") from exc
-            return False
-        return True
+        return create_topic(self.s.kafka_bootstrap, name, partitions)
 
     def stop(self) -> bool:
         """Stop the broker by pid (graceful first); True if it was running."""
@@ -148,3 +136,28 @@ class KafkaNative:
         import shutil
 
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int, timeout_s: float = 30.0) -> bool:
+    """Create topic `name` unless it exists (the broker's default replication); True if created
+    now. Raise InfraError saying why it could not be (the producer and `infra up` share this)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        if name in admin.list_topics(timeout=timeout_s).topics:
+            return False
+        futures = admin.create_topics([NewTopic(name, partitions)], operation_timeout=timeout_s)
+        futures[name].result(timeout=timeout_s)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return False  # made meanwhile by someone else
+        reason = error.str() if isinstance(error, KafkaError) else str(exc)
+        raise InfraError(f"could not create topic {name} on {bootstrap}: {reason}") from None
+    except TimeoutError:
+        raise InfraError(
+            f"could not create topic {name} on {bootstrap}: no answer within {timeout_s:g} s"
+        ) from None
+    return True

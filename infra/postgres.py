@@ -20,6 +20,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 from infra.apt import apt_install
 from infra.errors import InfraError
 from infra.process import port_open
@@ -255,6 +257,13 @@ class PostgresNative:
             return self._run([*cmd, "-f", str(sql)], f"psql -f {sql.name} on {db}", env=secrets)
         return self._run(cmd, f"psql on {db}", stdin=sql, env=secrets)
 
+    def superuser_conninfo(self, db: str | None = None, **extra: str) -> str:
+        """libpq string for the cluster's superuser over its owner-only socket (tests, benches)."""
+        return make_conninfo(
+            host=str(self.sockets), port=self.s.pg_port, user="postgres",
+            dbname=db or self.s.pg_db, **extra,
+        )  # fmt: skip
+
     def role_variables(self, schema: str | None = None) -> dict[str, str]:
         """The psql variables db/roles.sql and db/init.sql read, from settings."""
         s = self.s
@@ -292,9 +301,7 @@ class PostgresNative:
 
     def apply_schema(self, schema: str | None = None) -> None:
         """Apply db/init.sql (idempotent) into `schema` or the configured one, as the setup role."""
-        variables = self.role_variables(schema)
-        del variables["readonly_timeout"]
-        self._psql(self.s.root / "db" / "init.sql", variables, db=self.s.pg_db)
+        self._psql(self.s.root / "db" / "init.sql", self.role_variables(schema), db=self.s.pg_db)
 
     def drop_schema(self, schema: str) -> None:
         """Drop `schema` and everything in it (tests' and benchmarks' throwaway schemas)."""

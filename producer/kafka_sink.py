@@ -15,9 +15,10 @@ from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from infra.env import ConfigError
+from infra.errors import InfraError
+from infra.kafka import create_topic
 from producer.behavior import CENTS, CODE, KEY, TEXT, Event
 from producer.clock import WallClock
 from producer.config import OutputSettings
@@ -127,12 +128,12 @@ class KafkaSink:
             )
         topic = meta.topics.get(self._topic)
         if topic is None or topic.error is not None:
-            return self._create_topic()
+            self._create_topic()
         return None
 
-    def _create_topic(self, timeout_s: float = 15.0) -> str | None:
+    def _create_topic(self, timeout_s: float = 15.0) -> None:
         """Create the missing topic (output.create_topic), or raise ConfigError naming the
-        command that does; None once it exists, else what went wrong (the run goes on)."""
+        command that does."""
         command = (
             f"python -m infra create-topic {self._topic} --partitions {self._partitions}"
             f"   (or kafka-topics.sh --bootstrap-server {self._servers} --create "
@@ -143,28 +144,12 @@ class KafkaSink:
                 f"topic {self._topic} does not exist on {self._servers} and --no-create-topic "
                 f"is set: nothing would be delivered; create it with: {command}"
             )
-        admin = AdminClient({"bootstrap.servers": self._servers})
-        new = NewTopic(self._topic, num_partitions=self._partitions)
         try:
-            admin.create_topics([new], operation_timeout=timeout_s)[self._topic].result(
-                timeout=timeout_s
-            )
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return None  # made meanwhile by someone else: fine
-            reason = error.str() if isinstance(error, KafkaError) else str(exc)
-            raise ConfigError(
-                f"topic {self._topic} does not exist on {self._servers} and could not be "
-                f"created ({reason}); create it with: {command}"
-            ) from None
-        except TimeoutError:
-            raise ConfigError(
-                f"topic {self._topic} does not exist on {self._servers} and creating it took "
-                f"over {timeout_s:g} s; create it with: {command}"
-            ) from None
-        self._report(f"created topic {self._topic} with {self._partitions} partitions")
-        return None
+            made = create_topic(self._servers, self._topic, self._partitions, timeout_s)
+        except InfraError as exc:
+            raise ConfigError(f"{exc}; create it with: {command}") from None
+        if made:
+            self._report(f"created topic {self._topic} with {self._partitions} partitions")
 
     # Delivery callbacks: bound to the message's code and revenue (and user, when watched).
 

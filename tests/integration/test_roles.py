@@ -26,14 +26,8 @@ pytestmark = pytest.mark.integration
 
 def superuser(settings: InfraSettings, dbname: str | None = None) -> psycopg.Connection[Any]:
     """The cluster's superuser over its owner-only socket (what the start scripts use)."""
-    pg = PostgresNative(settings)
-    return psycopg.connect(
-        host=str(pg.sockets),
-        port=settings.pg_port,
-        user="postgres",
-        dbname=dbname or settings.pg_db,
-        autocommit=True,
-    )
+    conninfo = PostgresNative(settings).superuser_conninfo(dbname)
+    return psycopg.connect(conninfo, autocommit=True)
 
 
 def login(settings: InfraSettings, reader: bool = False) -> psycopg.Connection[Any]:
