@@ -25,16 +25,15 @@ class SlowSink(ListSink):
         return taken
 
 
-def runner(rate: float, sink_seconds: float, **limits: float | None) -> tuple[Runner, list[str]]:
+def runner(
+    rate: float, sink_seconds: float, duration_s: float | None = None, events: int | None = None
+) -> tuple[Runner, list[str]]:
     clock = ManualClock(START / 1000)
-    events = limits.pop("events", None)
-    sim = Simulator(
-        BehaviorSettings(), TrafficSettings(rate=rate, flat=True), 8, START, None,
-        None if events is None else int(events),
-    )  # fmt: skip
+    traffic = TrafficSettings(rate=rate, flat=True)
+    sim = Simulator(BehaviorSettings(), traffic, 8, START, None, events)
     lines: list[str] = []
     sink = SlowSink(clock, sink_seconds)
-    run = Runner(sim, sink, clock, lines.append, realtime=True, progress_s=5, **limits)  # type: ignore[arg-type]
+    run = Runner(sim, sink, clock, lines.append, realtime=True, progress_s=5, duration_s=duration_s)
     return run, lines
 
 
@@ -49,13 +48,14 @@ def test_a_known_end_gives_percent_done_and_an_eta() -> None:
     assert shares == sorted(shares) and 0 < shares[0] < shares[-1] <= 100
 
 
-def test_no_end_no_percent() -> None:
-    run, lines = runner(20, 0.0, events=None)
-    run.duration_s = None
-    run.sim.max_events = 300
+def test_an_event_count_is_an_end_too_and_no_end_gives_no_percent() -> None:
+    run, lines = runner(20, 0.0, events=300)
     run.run()
-    assert any("% done" in x for x in lines if " sent (" in x)  # --events is an end too
+    assert any("% done" in x for x in lines if " sent (" in x)
     assert run.fraction_done(0) == 1.0
+    endless, _ = runner(20, 0.0)  # realtime without --events or --duration: never ends
+    assert endless.fraction_done(START / 1000 + 60) is None
+    assert "% done" not in endless.progress_line(START / 1000 + 60)
 
 
 def test_realtime_that_cannot_keep_up_says_so() -> None:
