@@ -40,6 +40,7 @@ COPY config/spark/ config/spark/
 COPY --from=jars /app/.local/jars/ /app/.local/jars/
 
 COPY db/ db/
+COPY contract/ contract/
 COPY producer/ producer/
 COPY processor/ processor/
 RUN mkdir -p /app/.local/ledgers /opt/spark/work-dir \

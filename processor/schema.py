@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+import contract
+
 CORRUPT_COLUMN = "_corrupt_record"
 
-EVENT_TYPES = ("page_view", "add_to_cart", "purchase")
-DEVICE_TYPES = ("desktop", "mobile", "tablet")
+# The enums and bounds are the contract's (contract/event.schema.json).
+EVENT_TYPES = contract.EVENT_TYPES
+DEVICE_TYPES = contract.DEVICE_TYPES
 
 # JSON field -> Spark type as parsed. Money is parsed as a double (a JSON string is then a type
 # error, unlike with DecimalType) and checked for at most two decimals before it becomes a decimal.
@@ -50,15 +53,7 @@ NUMBER_FIELDS = ("price", "quantity")
 # Present (and not null) in every valid event. user_agent and ip_address may be absent (raw_events
 # allows null) but are checked when present; price, quantity, product_id and order_id are
 # required by event type (parse.py).
-REQUIRED_FIELDS = (
-    "event_id",
-    "event_type",
-    "timestamp",
-    "user_id",
-    "session_id",
-    "page_url",
-    "device_type",
-)
+REQUIRED_FIELDS = contract.REQUIRED_FIELDS
 UUID_FIELDS = ("event_id", "user_id", "session_id", "product_id", "order_id")
 
 TYPED_SCHEMA = T.StructType(
@@ -68,8 +63,8 @@ TYPED_SCHEMA = T.StructType(
 TEXT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in JSON_FIELDS])
 
 PRICE_TYPE = T.DecimalType(12, 2)
-MAX_PRICE = 1_000_000.0
-MAX_QUANTITY = 10_000
+MAX_PRICE = float(contract.MAX_PRICE)
+MAX_QUANTITY = contract.MAX_QUANTITY
 
 # A valid event as parse leaves it (raw_events' order, without is_late and processed_at).
 EVENT_COLUMNS = (

@@ -12,6 +12,7 @@ import json
 import random
 from collections.abc import Iterable
 
+from contract.cases import of_kind
 from producer.behavior import AT, CENTS, CODE, KEY, TEXT, Event
 from producer.config import FaultSettings
 from producer.firsts import FirstFlags, Held
@@ -25,9 +26,6 @@ from producer.models import (
     SESSION_FIRST,
     TYPE_MASK,
 )
-
-UNKNOWN_TYPES = ("wishlist_add", "product_share", "refund_requested")
-DROPPABLE = ("user_id", "session_id", "timestamp", "event_type", "page_url")
 
 
 class FaultInjector:
@@ -118,18 +116,8 @@ class FaultInjector:
             text = json.dumps(data, separators=(",", ":"))
             text = text[: rng.randrange(10, len(text) - 1)]  # cut short: never parses
         else:
-            if name == "missing_field":
-                del data[rng.choice(DROPPABLE)]
-            elif name == "bad_type":
-                # Only values no parser can take for the declared type.
-                choice = rng.random() if data.get("price") is not None else 0.0
-                if choice < 1 / 3:
-                    data["timestamp"] = "19/08/2025 14:05:22"
-                elif choice < 2 / 3:
-                    data["price"] = f"{data['price']} USD"
-                else:
-                    data["quantity"] = "two"
-            else:
-                data["event_type"] = rng.choice(UNKNOWN_TYPES)
+            # One case of the shared table (contract/cases.py) that applies to this event.
+            cases = [c for c in of_kind(name) if c.needs is None or data.get(c.needs) is not None]
+            data = rng.choice(cases).apply(data)
             text = json.dumps(data, separators=(",", ":"))
         return (event[AT], MALFORMED | kind, text, event[KEY], 0)

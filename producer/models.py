@@ -1,17 +1,19 @@
 """The event schema (DESIGN.md §3) and the small records the simulator is built from.
 
-Events travel as pre-serialised JSON bytes; this module names their fields, the codes the
-simulator tags them with for the ledger, and a validator that tests and the profile use.
+Events travel as pre-serialised JSON bytes; this module names their fields and the codes the
+simulator tags them with for the ledger. What a valid event is, is contract/event.schema.json.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-EVENT_TYPES = ("page_view", "add_to_cart", "purchase")
-DEVICE_TYPES = ("mobile", "desktop", "tablet")
+import contract
+
+# From the contract, in its order: the codes below index EVENT_TYPES, users index DEVICE_TYPES.
+EVENT_TYPES = contract.EVENT_TYPES
+DEVICE_TYPES = contract.DEVICE_TYPES
 
 # Field order of every serialised event; extras (category, referrer, country) come last-ish.
 FIELDS = (
@@ -32,7 +34,6 @@ FIELDS = (
     "country",
     "referrer",
 )
-REQUIRED_FIELDS = ("event_id", "event_type", "timestamp", "user_id", "session_id", "page_url")
 
 # Codes carried next to each serialised message so the ledger can count without parsing.
 # Bits 0-1: event type index; flags above. Fault copies use the high bits.
@@ -46,9 +47,6 @@ MALFORMED = 128
 MALFORMED_KINDS = ("invalid_json", "missing_field", "bad_type", "unknown_event_type")
 
 PAGE_VIEW, ADD_TO_CART, PURCHASE = 0, 1, 2
-
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,43 +90,9 @@ def device_from_user_agent(user_agent: str) -> str:
     return "desktop"
 
 
-def _is_money(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def validate_event(event: Any) -> str | None:
-    """Return None for a valid event, else a short reason in the processor's vocabulary."""
-    if not isinstance(event, dict):
-        return "not_an_object"
-    for name in REQUIRED_FIELDS:
-        if event.get(name) is None:
-            return f"missing_field:{name}"
-    if event["event_type"] not in EVENT_TYPES:
-        return "unknown_event_type"
-    for name in ("event_id", "user_id", "session_id"):
-        if not isinstance(event[name], str) or not UUID_RE.match(event[name]):
-            return f"bad_type:{name}"
-    if not isinstance(event["timestamp"], str) or not TIMESTAMP_RE.match(event["timestamp"]):
-        return "bad_type:timestamp"
-    if event.get("device_type") not in DEVICE_TYPES:
-        return "bad_type:device_type"
-    product_id = event.get("product_id")
-    if product_id is not None and not (isinstance(product_id, str) and UUID_RE.match(product_id)):
-        return "bad_type:product_id"
-    if event["event_type"] == "page_view":
-        return None
-    if product_id is None:
-        return "missing_field:product_id"
-    if not _is_money(event.get("price")) or event["price"] <= 0:
-        return "bad_type:price"
-    quantity = event.get("quantity")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        return "bad_type:quantity"
-    if event["event_type"] == "purchase" and not (
-        isinstance(event.get("order_id"), str) and UUID_RE.match(event["order_id"])
-    ):
-        return "bad_type:order_id"
-    return None
+    """None for a valid event, else the processor's reason for it (contract/event.schema.json)."""
+    return contract.first_reason(event)
 
 
 _USER_ID = '"user_id":"'

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 SCRIPTS = {
     "clickstream-pipeline", "clickstream-producer", "clickstream-profile",
     "clickstream-processor", "clickstream-verify", "clickstream-status", "clickstream-viewer",
+    "clickstream-contract",
 }  # fmt: skip
 
 
@@ -69,7 +70,8 @@ def test_the_wheel_carries_the_dependencies_the_extra_and_the_licence(
     assert dev == pins("requirements-dev.txt")
     assert any(n.endswith("licenses/LICENSE") for n in wheel.namelist())
     assert "viewer/assets/viewer.css" in wheel.namelist()
-    for package in ("producer", "processor", "infra", "runner", "viewer"):
+    assert "contract/event.schema.json" in wheel.namelist()
+    for package in ("contract", "producer", "processor", "infra", "runner", "viewer"):
         assert f"{package}/__init__.py" in wheel.namelist()
 
 
