@@ -53,6 +53,9 @@ UUID_RE = rf"^{_UUID}\z"
 IP_RE = rf"^(?:{_IP})\z"
 # The JSON escape for U+0000: PostgreSQL text cannot hold that character.
 NUL_ESCAPE = "\\u0000"
+BLANK = " \t\n\r"  # JSON's white space: a page_url of only these is blank (the contract)
+# A price written with more than two decimals or with an exponent (only prices need it).
+PRICE_DIGITS = r'"price"\s*:\s*-?[0-9]+(\.[0-9]{3}|[.0-9]*[eE])'
 SOURCE_COLUMNS = ("payload", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
 # RFC 3339 with an explicit zone, and nothing else: no date alone, no time alone, no zone names.
@@ -162,7 +165,7 @@ def _reason_checks(
     checks += [
         F.when(~event_type.isin(*EVENT_TYPES), F.lit("unknown_event_type")),
         F.when(~j["device_type"].isin(*DEVICE_TYPES), F.lit("bad_value:device_type")),
-        F.when(F.trim(j["page_url"]) == "", F.lit("bad_value:page_url")),
+        F.when(F.btrim(j["page_url"], F.lit(BLANK)) == "", F.lit("bad_value:page_url")),
         F.when(is_cart_or_purchase & j["product_id"].isNull(), F.lit("missing_field:product_id")),
         F.when(is_cart_or_purchase & price.isNull(), F.lit("missing_field:price")),
         F.when(is_cart_or_purchase & quantity.isNull(), F.lit("missing_field:quantity")),
@@ -241,6 +244,8 @@ def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ..
         | payload.contains("NaN")
         | payload.contains("Infinity")
         | functools.reduce(operator.or_, not_quoted)
+        # A price a double cannot tell from a whole cent (19.990000001): its text decides.
+        | (j["price"].isNotNull() & payload.rlike(PRICE_DIGITS))
     )
     suspicious = F.coalesce(suspicious, F.lit(False))
     kept_payload = ~valid | suspicious

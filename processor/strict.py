@@ -12,6 +12,7 @@ field, comes before the format and value rules).
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ _BEFORE_JSON = ("oversized_message", "empty_payload", "bad_kafka_timestamp", "in
 # Reasons that come before the JSON-type rules in parse.py's order.
 _BEFORE_TYPES = (*_BEFORE_JSON, "invalid_json", "nul_character", "missing_field:")
 _FIELD_ORDER = {name: i for i, name in enumerate(JSON_FIELDS)}
+_CENT = Decimal("0.01")
 
 
 def _no_constants(name: str) -> Any:
@@ -34,7 +36,21 @@ def _mistyped(name: str, value: object) -> bool:
     """An object or array anywhere, or a number or boolean in a text field."""
     if isinstance(value, dict | list):
         return True
-    return name not in NUMBER_FIELDS and isinstance(value, bool | int | float)
+    return name not in NUMBER_FIELDS and isinstance(value, bool | int | float | Decimal)
+
+
+# Reasons after which an exact price with more than two decimals still comes first.
+_AFTER_PRICE = (None, "bad_quantity")
+
+
+def _off_cent(price: object) -> bool:
+    """A JSON number (read as Decimal) that is not a whole number of cents."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        return False
+    try:
+        return price != price.quantize(_CENT)
+    except InvalidOperation:  # beyond the context's digits: the range rule has rejected it
+        return False
 
 
 def strict_reason(payload: str, reason: str | None) -> str | None:
@@ -42,7 +58,7 @@ def strict_reason(payload: str, reason: str | None) -> str | None:
     if reason is not None and reason.startswith(_BEFORE_JSON):
         return reason
     try:
-        document = json.loads(payload, parse_constant=_no_constants)
+        document = json.loads(payload, parse_constant=_no_constants, parse_float=Decimal)
     except (ValueError, RecursionError):
         return "invalid_json"
     if not isinstance(document, dict):
@@ -51,6 +67,9 @@ def strict_reason(payload: str, reason: str | None) -> str | None:
         return reason
     nested = [name for name in JSON_FIELDS if _mistyped(name, document.get(name))]
     if not nested:
+        # Spark read the price as a double; its text says whether it has more than two decimals.
+        if reason in _AFTER_PRICE and _off_cent(document.get("price")):
+            return "bad_value:price"
         return reason
     first = min(nested, key=_FIELD_ORDER.__getitem__)
     if reason is not None and reason.startswith("bad_type:"):

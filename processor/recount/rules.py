@@ -35,11 +35,13 @@ MAX_QUANTITY = 10_000
 INT64 = range(-(2**63), 2**63)
 CENT = Decimal("0.01")
 NUL_ESCAPE = "\\u0000"
+BLANK = " \t\n\r"  # JSON's white space: a page_url of only these is blank
 US = 1_000_000
 # A message's own Kafka timestamp must lie in [1970-01-01, 9000-01-01) (docs: before 1970 or
 # after 9000 is bad_kafka_timestamp), in microseconds since the epoch.
 KAFKA_TIME_US = (0, 221845392000 * US)
 EPOCH_DAY = date(1970, 1, 1).toordinal()
+DAYS_2000_YEARS = 5 * 146_097  # five 400-year cycles of the Gregorian calendar
 Y2K_US = (date(2000, 1, 1).toordinal() - EPOCH_DAY) * 86_400 * US
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -126,7 +128,11 @@ def _day(text: str) -> int | None:
     if text in _DAYS:
         return _DAYS[text]
     try:
-        days: int | None = date.fromisoformat(text).toordinal() - EPOCH_DAY
+        if text.startswith("0000"):  # year 0: Python has none; its calendar is year 2000's
+            days: int | None = _day("2000" + text[4:])
+            days = None if days is None else days - DAYS_2000_YEARS
+        else:
+            days = date.fromisoformat(text).toordinal() - EPOCH_DAY
     except ValueError:
         days = None
     if len(_DAYS) > 100_000:  # hostile input: keep the cache bounded
@@ -252,7 +258,7 @@ def _bad_value(
         return "unknown_event_type"
     if device_type not in DEVICE_TYPES:
         return "bad_value:device_type"
-    if not page_url.strip():
+    if not page_url.strip(BLANK):
         return "bad_value:page_url"
     if event_type in CART_TYPES:
         if product_id is None:
@@ -337,7 +343,7 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
     if time_us > kafka_timestamp_us + rules.max_future_us:
         return "timestamp_in_future"
     plain_view = event_type == "page_view" and price is None and quantity is None
-    if not plain_view or device_type not in DEVICE_TYPES or not page_url.strip():
+    if not plain_view or device_type not in DEVICE_TYPES or not page_url.strip(BLANK):
         reason = _bad_value(
             event_type, device_type, page_url, product_id, price, quantity, order_id
         )

@@ -227,7 +227,7 @@ def test_bad_addresses(ip: str) -> None:
         "2025-08-19T14:00:00 UTC",
         "2025-08-19T14:00:00.123Z\n",
         "2025-08-19T14:00:00.12３Z",
-        "0000-01-01T00:00:00Z",
+        "0000-02-30T00:00:00Z",
     ],
 )
 def test_a_malformed_or_impossible_timestamp_is_bad_type(ts: str) -> None:
@@ -249,6 +249,9 @@ def test_too_old_and_in_the_future() -> None:
     assert reason(purchase(timestamp="1999-12-31T23:59:59.999Z")) == "timestamp_too_old"
     assert isinstance(reason(purchase(timestamp="2000-01-01T00:00:00Z")), Event)
     assert reason(purchase(timestamp="2000-01-01T00:30:00+01:00")) == "timestamp_too_old"
+    # Year 0 is a real year in RFC 3339 and in Spark (proleptic Gregorian, a leap year).
+    assert reason(purchase(timestamp="0000-01-01T00:00:00Z")) == "timestamp_too_old"
+    assert reason(purchase(timestamp="0000-02-29T12:00:00-05:00")) == "timestamp_too_old"
     assert isinstance(reason(purchase(timestamp="2025-08-19T15:05:00Z")), Event)  # +5 min
     assert reason(purchase(timestamp="2025-08-19T15:05:00.001Z")) == "timestamp_in_future"
     assert reason(purchase(timestamp="2025-08-19T15:10:00Z"), Rules(max_future_us=0)) == (
