@@ -46,6 +46,7 @@ examples:
   ./start_producer.sh --mode backfill --start 2025-08-01 --days 7 --rate 20
   python -m producer.producer --mode backfill --events 1000000 --output jsonl:/tmp/events.jsonl
   python -m producer.producer --events 100 --output - --seed 7 | jq .event_type
+  python -m producer.producer --mode backfill --days 7 --output parquet:/tmp/events  # by date
   KAFKA_TOPIC=x ./start_producer.sh --duplicates 0.01 --late 0.02 --max-lateness 10m
 The ledger (JSON: events by type, sessions, orders, revenue, faults, delivery) path is printed
 at the end. Docs: docs/producer.md.
@@ -99,7 +100,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--products", help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
     g.add_argument("--config", help="config file: .toml, .json or .yaml (PRODUCER_CONFIG)")
     o = p.add_argument_group("where")
-    o.add_argument("--output", help="kafka (default) | jsonl:PATH | - for stdout")
+    o.add_argument(
+        "--output",
+        help="kafka (default) | jsonl:PATH | parquet:DIR (typed, by event date) | - for stdout",
+    )
     o.add_argument("--topic", help="Kafka topic (KAFKA_TOPIC, clickstream.raw)")
     o.add_argument("--bootstrap-servers", help="Kafka servers (KAFKA_BOOTSTRAP_SERVERS)")
     o.add_argument(
@@ -137,16 +141,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse_output(text: str, given_as: str = "--output") -> dict[str, str]:
-    """`kafka`, `jsonl:PATH` or `-` into output settings."""
+    """`kafka`, `jsonl:PATH`, `parquet:DIR` or `-` into output settings."""
     text = text.strip()
     if text == "kafka":
         return {"kind": "kafka"}
     if text in ("-", "stdout"):
         return {"kind": "stdout"}
-    if text.startswith("jsonl:") and len(text) > len("jsonl:"):
-        return {"kind": "jsonl", "path": text[len("jsonl:") :]}
+    for kind in ("jsonl", "parquet"):
+        if text.startswith(f"{kind}:") and len(text) > len(kind) + 1:
+            return {"kind": kind, "path": text[len(kind) + 1 :]}
     raise ConfigError(
-        f"{given_as} {text!r}: use kafka, jsonl:PATH or - (stdout), "
+        f"{given_as} {text!r}: use kafka, jsonl:PATH, parquet:DIR or - (stdout), "
         "for example --output jsonl:/tmp/events.jsonl"
     )
 

@@ -92,7 +92,7 @@ class FaultSettings:
 class OutputSettings:
     """Where messages go and how the Kafka client is tuned."""
 
-    kind: str = "kafka"  # kafka | jsonl | stdout
+    kind: str = "kafka"  # kafka | jsonl | parquet | stdout
     path: str = ""
     topic: str = "clickstream.raw"
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -242,10 +242,16 @@ def check(settings: Settings) -> Settings:
             "--warm-up-mode (PRODUCER_WARM_UP_MODE, config run.warm_up_mode) must be send or "
             f"simulate, not {r.warm_up_mode!r}; for example --warm-up-mode send"
         )
-    if o.kind not in ("kafka", "jsonl", "stdout"):
-        raise ConfigError(f"--output kind {o.kind!r}: use kafka, jsonl:PATH or - (stdout)")
+    if o.kind not in ("kafka", "jsonl", "parquet", "stdout"):
+        raise ConfigError(
+            f"--output kind {o.kind!r}: use kafka, jsonl:PATH, parquet:DIR or - (stdout)"
+        )
     if o.kind == "jsonl" and not o.path:
         raise ConfigError("--output jsonl needs a path, for example --output jsonl:/tmp/e.jsonl")
+    if o.kind == "parquet" and not o.path:
+        raise ConfigError(
+            "--output parquet needs a directory, for example --output parquet:/tmp/ev"
+        )
     if o.delivery_reports not in ("all", "errors"):
         raise ConfigError(
             f"--delivery-reports (PRODUCER_DELIVERY_REPORTS) must be all or errors, "

@@ -1,4 +1,5 @@
-"""Sinks: where serialised events go. Kafka (producer.kafka_sink), a JSON-lines file, or stdout.
+"""Sinks: where serialised events go: Kafka (producer.kafka_sink), a JSON-lines file, stdout,
+or Parquet files (producer.parquet_sink).
 
 In: batches of `(event_ms, code, json_text, session_id, cents)`. A sink takes a prefix of each
 batch (all of it, unless a stop or a failure cuts it short) and says how much it took; what it
@@ -190,6 +191,10 @@ def open_sink(output: OutputSettings, report: Report, stop: StopControl | None =
         from producer.kafka_sink import KafkaSink
 
         return KafkaSink(output, report, stop)
+    if output.kind == "parquet":
+        from producer.parquet_sink import ParquetSink
+
+        return ParquetSink(output.path)
     if output.kind == "stdout":
         if sys.stdout is None:
             raise PublishError("stdout is closed: give --output jsonl:PATH, or open stdout")

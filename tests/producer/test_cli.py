@@ -70,7 +70,7 @@ def test_config_file_sits_between_env_and_flags(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        (["--output", "kafak"], {}, "use kafka, jsonl:PATH or -"),
+        (["--output", "kafak"], {}, "use kafka, jsonl:PATH, parquet:DIR or -"),
         (["--start", "2025-01-01"], {}, "belong to --mode backfill"),
         (["--duplicates", "1.5"], {}, "probability from 0 to 1"),
         (["--duration", "soon"], {}, "invalid duration"),
