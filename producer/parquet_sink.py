@@ -59,6 +59,14 @@ _PARSE = pj.ParseOptions(explicit_schema=FIELDS, unexpected_field_behavior="igno
 _DAY_MS = 86_400_000
 
 
+def to_arrow(events: list[Event]) -> pa.Table:
+    """Valid events as a table of SCHEMA's columns (Arrow's JSON reader, typed by FIELDS)."""
+    text = ("\n".join([e[TEXT] for e in events]) + "\n").encode()
+    table = pj.read_json(io.BytesIO(text), parse_options=_PARSE)
+    times = pa.array([e[AT] for e in events], pa.timestamp("ms", tz="UTC"))
+    return table.append_column("event_time", times)
+
+
 class _File:
     """One Parquet file being written, under a hidden name until it is closed."""
 
@@ -161,11 +169,8 @@ class ParquetSink:
             self._file("_malformed", MALFORMED_SCHEMA, []).add(table, self._row_group_rows)
         if not good:
             return
-        text = ("\n".join([e[TEXT] for e in good]) + "\n").encode()
-        table = pj.read_json(io.BytesIO(text), parse_options=_PARSE)
-        times = [e[AT] for e in good]
-        table = table.append_column("event_time", pa.array(times, pa.timestamp("ms", tz="UTC")))
-        days = [t // _DAY_MS for t in times]
+        table = to_arrow(good)
+        days = [e[AT] // _DAY_MS for e in good]
         start = 0
         for i in range(1, len(days) + 1):  # runs of one date (the stream is in time order)
             if i == len(days) or days[i] != days[start]:
