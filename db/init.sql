@@ -1,4 +1,4 @@
--- Schema of the clickstream analytics store (DESIGN.md §4).
+-- Schema of the clickstream analytics store (docs/design.md §4).
 -- Applied by start_infrastructure.sh (native) or by the PostgreSQL image on first start (Docker),
 -- inside the target database, after db/roles.sql has made the roles. Idempotent: safe to apply
 -- again. Everything here is created by, and owned by, the setup role (`owner`): a superuser

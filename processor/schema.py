@@ -1,4 +1,4 @@
-"""The event's explicit schema (DESIGN.md §3) and the column layouts that flow to PostgreSQL.
+"""The event's explicit schema (docs/design.md §3) and the column layouts that flow to PostgreSQL.
 
 Parsing uses two views of one JSON object: TYPED_SCHEMA (the types we store) and, only for
 records Spark could not convert, TEXT_SCHEMA (every field as text) to name the offending field.

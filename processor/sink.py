@@ -137,7 +137,7 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             conn = psycopg.connect(self._conninfo, autocommit=True)
-            # Hours are UTC hours (DESIGN.md §4): date_trunc follows the session's zone.
+            # Hours are UTC hours (docs/design.md §4): date_trunc follows the session's zone.
             conn.execute("SET TimeZone = 'UTC'")
             # Temp buffers must be sized before the session's first temp table is touched.
             conn.execute("SET temp_buffers = '256MB'")

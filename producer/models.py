@@ -1,4 +1,4 @@
-"""The event schema (DESIGN.md §3) and the small records the simulator is built from.
+"""The event schema (docs/design.md §3) and the small records the simulator is built from.
 
 Events travel as pre-serialised JSON bytes; this module names their fields and the codes the
 simulator tags them with for the ledger. What a valid event is, is contract/event.schema.json.

@@ -1,4 +1,4 @@
--- Merge the batch's new, non-late events into user_sessions (DESIGN.md §4).
+-- Merge the batch's new, non-late events into user_sessions (docs/design.md §4).
 -- Counts and revenue add up, start/end take min/max; orders count only order ids the session
 -- never had (session_orders); user_id and device_type are those of the session's first event
 -- (earliest event_time, then smallest event_id), so merges in any order agree.

@@ -1,5 +1,5 @@
 """The stored copies of the events in; the expected rows of user_sessions, product_metrics and
-hourly_metrics out (DESIGN.md §4, the columns db/verify/*.sql compares). Late events count in
+hourly_metrics out (docs/design.md §4, the columns db/verify/*.sql compares). Late events count in
 none of them. Hours are UTC; money is exact Decimal; rows are keyed as verify prints them.
 """
 

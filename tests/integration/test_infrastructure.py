@@ -14,7 +14,7 @@ from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 
-# DESIGN.md §4: every table and the columns it names (extra columns are allowed).
+# docs/design.md §4: every table and the columns it names (extra columns are allowed).
 DESIGN_COLUMNS: dict[str, set[str]] = {
     "raw_events": {
         "event_id", "event_type", "event_time", "user_id", "session_id", "product_id",
@@ -44,7 +44,7 @@ DESIGN_COLUMNS: dict[str, set[str]] = {
         "late_rows", "max_event_time", "started_at", "committed_at", "duration_ms",
         "end_offsets",
     },
-    # DESIGN.md §5: data the processor could not read is detected and recorded.
+    # docs/design.md §5: data the processor could not read is detected and recorded.
     "data_gaps": {
         "kafka_topic", "kafka_partition", "first_missing", "next_seen", "kind", "detected_at",
     },

@@ -1,4 +1,4 @@
-"""Every generated event is valid and its fields agree with each other (DESIGN.md §3)."""
+"""Every generated event is valid and its fields agree with each other (docs/design.md §3)."""
 
 from __future__ import annotations
 
