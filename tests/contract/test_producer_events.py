@@ -48,4 +48,7 @@ def test_every_event_of_every_mode_is_valid_and_every_malformed_one_is_not(
     assert sum(by_kind.values()) == record["faults"]["malformed"] > 0
     duplicates = record["faults"]["duplicates"]
     assert sum(by_type.values()) == record["events"]["total"] + duplicates
-    assert set(by_type) == set(contract.EVENT_TYPES)
+    # A realtime run of a few thousand events spans seconds of its warm-up: no session has
+    # reached checkout yet. The backfill's half day has every type.
+    wanted = contract.EVENT_TYPES if mode == "backfill" else ("page_view",)
+    assert set(wanted) <= set(by_type) <= set(contract.EVENT_TYPES)

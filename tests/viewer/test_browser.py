@@ -202,16 +202,19 @@ X_SPAN = """([title, hours, endAgoMinutes]) => {
     if (!r) return false;
     const start = new Date(r[0] + 'Z'), end = new Date(r[1] + 'Z');
     const span = Math.abs(end - start - hours * 3600e3) < 60e3;
-    return span && (endAgoMinutes === null || end < Date.now() - endAgoMinutes * 60e3);
+    return span && (endAgoMinutes === null || end < Date.now() - endAgoMinutes * 60e3)
+        && [r[0], r[1]];
 }"""
 
 
 def x_range(
     page: Any, title: str, hours: float, end_ago_minutes: float | None = None
 ) -> tuple[datetime, datetime]:
-    """The x-axis of `title` once it spans `hours`, read when every panel has settled."""
-    page.wait_for_function(X_SPAN, arg=[title, hours, end_ago_minutes], timeout=30_000)
-    return _range(settle(page)[title])
+    """The x-axis of `title` once it spans `hours`, read in the same step as the check (the
+    page redraws its charts on every refresh, so a second read could meet a chart mid-draw)."""
+    settle(page)
+    found = page.wait_for_function(X_SPAN, arg=[title, hours, end_ago_minutes], timeout=30_000)
+    return _range({"xrange": found.json_value()})
 
 
 def test_the_time_range_moves_the_x_axis(viewer: ViewerProcess, page: Any) -> None:
