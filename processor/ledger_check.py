@@ -9,6 +9,7 @@ processor counted (pipeline_batches).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,43 @@ def load_ledger(path: Path) -> dict[str, Any]:
     return data
 
 
-def ledger_differences(conn: psycopg.Connection[Any], path: Path) -> list[tuple[str, str]]:
-    """(figure, detail) for each ledger figure the database disagrees with."""
-    data = load_ledger(path)
+def merge_ledgers(ledgers: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """One ledger for several producers into one topic (the shards of a run, or other runs):
+    their counts add up, since their users, sessions and orders are disjoint. Two ledgers of
+    one seed and shard are refused: such runs make the same event_ids, which count once."""
+    seen: dict[tuple[Any, ...], Path] = {}
+    for path, data in ledgers:
+        run: dict[str, Any] = data["run"] if isinstance(data.get("run"), dict) else {}
+        key = (run.get("seed"), run.get("shard", "1/1"))
+        if key in seen:
+            raise LedgerError(
+                f"{path} and {seen[key]} are ledgers of seed {key[0]}, shard {key[1]}: such "
+                "runs make the same event_ids; give each shard's ledger once"
+            )
+        seen[key] = path
+    merged: dict[str, Any] = {"events": {}, "faults": {}, "delivery": {}}
+    for _, data in ledgers:
+        expectations(data)  # each is a producer ledger, or LedgerError
+        for section in ("events", "faults", "delivery"):
+            for name, value in (data.get(section) or {}).items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    merged[section][name] = merged[section].get(name, 0) + value
+        for name in ("sessions", "users", "orders"):
+            if data.get(name) is not None:
+                merged[name] = merged.get(name, 0) + data[name]
+        if data.get("revenue") is not None:
+            merged["revenue"] = str(Decimal(merged.get("revenue", "0")) + Decimal(data["revenue"]))
+    return merged
+
+
+def ledger_differences(
+    conn: psycopg.Connection[Any], paths: Path | Sequence[Path]
+) -> list[tuple[str, str]]:
+    """(figure, detail) for each figure of the ledger (of the ledgers, added up) that the
+    database disagrees with."""
+    paths = [paths] if isinstance(paths, Path) else list(paths)
+    loaded = [(path, load_ledger(path)) for path in paths]
+    data = loaded[0][1] if len(loaded) == 1 else merge_ledgers(loaded)
     expected = expectations(data)
     cur = conn.execute(load_sql("ledger", "stored_totals"))
     row = cur.fetchone()

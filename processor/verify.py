@@ -14,6 +14,7 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -70,7 +71,9 @@ def table_differences(conn: psycopg.Connection[Any], check: str) -> list[Differe
 
 
 def run_checks(
-    conninfo: str, ledger: Path | None = None, checks: list[str] | None = None
+    conninfo: str,
+    ledger: Path | Sequence[Path] | None = None,
+    checks: list[str] | None = None,
 ) -> tuple[list[str], list[Difference]]:
     """Run the table checks (all by default) and the ledger check; return names and differences."""
     names = checks or sql_names("verify")
@@ -93,7 +96,7 @@ def run_recount(
     rules: Rules,
     topic: str | None = None,
     jsonl: Path | None = None,
-    ledger: Path | None = None,
+    ledger: Path | Sequence[Path] | None = None,
     progress: Progress | None = None,
 ) -> tuple[list[str], list[Difference], Summary]:
     """Recount the tables from the topic (or a JSON-lines file) and compare them with the stored
@@ -143,7 +146,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_version(p)
     p.add_argument("--schema", help="PostgreSQL schema to check (POSTGRES_SCHEMA)")
-    p.add_argument("--ledger", type=Path, help="producer ledger JSON to check raw_events against")
+    p.add_argument(
+        "--ledger",
+        type=Path,
+        action="append",
+        help="producer ledger JSON to check raw_events against; repeat it for the ledgers of "
+        "several producers into one topic (the shards of a run), whose counts add up",
+    )
     p.add_argument(
         "--check",
         action="append",

@@ -39,7 +39,7 @@ EPILOG = """\
 environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
 PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
 PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP,
-PRODUCER_WARM_UP_MODE, PRODUCER_STOP_TIMEOUT.
+PRODUCER_WARM_UP_MODE, PRODUCER_STOP_TIMEOUT, PRODUCER_SHARD.
 
 examples:
   ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
@@ -99,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--users", help="user pool size (PRODUCER_MAX_USERS, 5000)")
     g.add_argument("--products", help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
     g.add_argument("--config", help="config file: .toml, .json or .yaml (PRODUCER_CONFIG)")
+    g.add_argument(
+        "--shard",
+        help="I/N: be producer I of N of one run (PRODUCER_SHARD): 1/N of the rate, users and "
+        "--events, disjoint users and sessions, derived from --seed (give every shard the same)",
+    )
     o = p.add_argument_group("where")
     o.add_argument(
         "--output",
@@ -166,6 +171,8 @@ def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             out[section][name] = number(limit, v, given_as=limit.env)
     if v := get("PRODUCER_WARM_UP_MODE"):
         out["run"]["warm_up_mode"] = v
+    if v := get("PRODUCER_SHARD"):
+        out["run"]["shard"] = v
     if v := get("PRODUCER_LEDGER_DIR"):
         out["run"]["ledger_dir"] = v
     if v := get("PRODUCER_OUTPUT"):
@@ -208,6 +215,8 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"--start: {exc}") from None
     if args.warm_up_mode is not None:
         run["warm_up_mode"] = args.warm_up_mode
+    if args.shard is not None:
+        run["shard"] = args.shard
     if args.ledger is not None:
         run["ledger_path"] = args.ledger
     if args.flat:

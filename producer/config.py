@@ -121,6 +121,8 @@ class RunSettings:
     progress_s: float = 5.0
     # After a stop request (SIGINT/SIGTERM): how long to wait for unconfirmed messages.
     stop_timeout_s: float = 5.0
+    # One of N producers of one run (producer/shards.py): "I/N", 1-based; "1/1" is a whole run.
+    shard: str = "1/1"
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,9 @@ def apply_sections(settings: Settings, data: dict[str, Any]) -> Settings:
 def check(settings: Settings) -> Settings:
     """Validate every setting, raising ConfigError that names it (flag, variable, key) and an
     example of a valid value."""
+    from producer.shards import parse_shard  # shards builds on these settings
+
+    parse_shard(settings.run.shard, "--shard (PRODUCER_SHARD, run.shard)")
     for key, limit in LIMITS.items():
         section, name = key.split(".")
         value = getattr(getattr(settings, section), name)

@@ -48,9 +48,12 @@ class Simulator:
         end_ms: int | None = None,
         max_events: int | None = None,
         warm_up_ms: int = 0,
+        catalog_seed: int | None = None,
     ) -> None:
-        self.rng = random.Random(seed)
-        self.catalog = Catalog(self.rng, behavior.products, behavior.popularity_exponent)
+        # A shard builds the run's catalog from the run's seed, the rest from its own seed.
+        catalog_rng = random.Random(seed if catalog_seed is None else catalog_seed)
+        self.rng = catalog_rng if catalog_seed is None else random.Random(seed)
+        self.catalog = Catalog(catalog_rng, behavior.products, behavior.popularity_exponent)
         self.users = UserPool(self.rng, behavior.users, behavior.device_mix)
         self.model = SessionModel(behavior, self.rng, self.catalog, self.users)
         self.shape = TrafficShape(traffic)
@@ -61,6 +64,7 @@ class Simulator:
         self._watch: set[str] = set()  # users of sessions under way at a warm start, unflagged
         self.emitted = 0
         self.sim_ms = start_ms  # everything before this instant has been yielded
+        self.rate = traffic.rate
         self._rate_per_ms = traffic.rate / 1000.0
         self._window_ms = int(min(3_600_000, max(100, WINDOW_EVENTS / traffic.rate * 1000)))
         self._len_sum = PRIOR_SESSION_EVENTS * PRIOR_WEIGHT

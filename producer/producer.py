@@ -28,6 +28,7 @@ from producer.kafka_sink import KafkaSink
 from producer.ledger import write_ledger
 from producer.publish import PublishError, open_sink
 from producer.run import Runner, RunResult, result_record
+from producer.shards import for_shard, parse_shard, shard_seed
 from producer.stopping import StopControl, handle_signals
 
 WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation (or history) before realtime
@@ -67,7 +68,9 @@ def ledger_path(settings: Settings, started: datetime) -> Path:
         return Path(settings.run.ledger_path)
     folder = Path(settings.run.ledger_dir)
     folder = folder if folder.is_absolute() else ROOT / folder
-    return folder / f"producer-{started:%Y%m%dT%H%M%SZ}-seed{settings.run.seed}.json"
+    index, count = parse_shard(settings.run.shard)
+    shard = f"-shard{index}of{count}" if count > 1 else ""
+    return folder / f"producer-{started:%Y%m%dT%H%M%SZ}-seed{settings.run.seed}{shard}.json"
 
 
 def warm_up_ms(settings: Settings) -> int:
@@ -93,14 +96,17 @@ def simulator(
     """
     if settings.run.warm_up_mode == "send":
         start_ms, warm_ms = start_ms - warm_ms, 0
+    index, count = parse_shard(settings.run.shard)
+    shard = for_shard(settings)
     return Simulator(
-        settings.behavior,
-        settings.traffic,
-        seed,
+        shard.behavior,
+        shard.traffic,
+        shard_seed(seed, index, count),
         start_ms,
         end_ms,
-        settings.run.events,
+        shard.run.events,
         warm_ms,
+        catalog_seed=seed if count > 1 else None,
     )
 
 
@@ -126,14 +132,20 @@ def produce(
     started = datetime.now(UTC)
     warm_ms = warm_up_ms(settings)
     sim = simulator(settings, seed, start_ms, end_ms, warm_ms)
-    faults = FaultInjector(settings.faults, seed) if settings.faults.enabled else None
+    index, count = parse_shard(settings.run.shard)
+    faults = (
+        FaultInjector(settings.faults, shard_seed(seed, index, count))
+        if settings.faults.enabled
+        else None
+    )
     sink = open_sink(settings.output, report, stop)
     try:
         if isinstance(sink, KafkaSink) and (problem := sink.check()):
             report(problem)
         report(
             f"{settings.run.mode} to {sink.name}: seed {settings.run.seed}, "
-            f"rate {settings.traffic.rate:g} events/s, from {format_ms(start_ms)}"
+            + (f"shard {settings.run.shard} at " if count > 1 else "")
+            + f"rate {sim.rate:g} events/s, from {format_ms(start_ms)}"
             + (f" to {format_ms(end_ms)}" if end_ms else "")
             + (f", {settings.run.events:,} events" if settings.run.events is not None else "")
             + warm_start_note(settings, warm_ms)
@@ -158,6 +170,7 @@ def produce(
         "run": {
             "mode": settings.run.mode,
             "seed": settings.run.seed,
+            "shard": settings.run.shard,
             "output": sink.name,
             "topic": settings.output.topic if settings.output.kind == "kafka" else None,
             "started_at": started.isoformat(timespec="seconds"),

@@ -103,7 +103,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def differences(schema: str, ledger: Path | None = None) -> list[str]:
+def differences(schema: str, ledger: Path | list[Path] | None = None) -> list[str]:
     """processor.verify's findings for the schema (and the producer ledger)."""
     _, found = run_checks(settings_for(schema).pg_conninfo(), ledger)
     return [str(d) for d in found]
@@ -148,6 +148,28 @@ def test_fixed_seed_backfill_with_faults_verifies_clean(
     rejected = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM rejected_events")
     batches = scalar(services.pg_dsn, pg_schema, "SELECT count(*) FROM pipeline_batches")
     assert late > 0 and rejected > 0 and batches >= 4
+
+
+def test_two_shards_into_one_topic_verify_with_both_ledgers(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    ledgers = [tmp_path / "shard1.json", tmp_path / "shard2.json"]
+    for i, ledger in enumerate(ledgers, start=1):
+        faults = ("--shard", f"{i}/2", "--duplicates", "0.02", "--malformed", "0.01")
+        produce(services, kafka_topic, ledger, 6_000, 7, "20", *faults)
+    process = start_processor(
+        services, kafka_topic, pg_schema, tmp_path / "ckpt", "--available-now"
+    )
+    finish(process)
+    assert differences(pg_schema, ledgers) == []
+    assert any("ledger" in d for d in differences(pg_schema, ledgers[0]))  # one is not all
+    argv = [PY, "-m", "processor.verify", "--schema", pg_schema]
+    argv += ["--ledger", str(ledgers[0]), "--ledger", str(ledgers[1])]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    twice = [*argv[:5], "--ledger", str(ledgers[1]), "--ledger", str(ledgers[1])]
+    result = subprocess.run(twice, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "give each shard's ledger once" in result.stderr
 
 
 def test_sigkill_mid_run_then_restart_counts_nothing_twice(
