@@ -7,6 +7,7 @@ import os
 import string
 import subprocess
 import uuid
+from typing import Any
 
 from infra.errors import InfraError
 from infra.maven import fetch_jars
@@ -161,3 +162,13 @@ def create_topic(bootstrap: str, name: str, partitions: int, timeout_s: float = 
             f"could not create topic {name} on {bootstrap}: no answer within {timeout_s:g} s"
         ) from None
     return True
+
+
+def topic_id(admin: Any, topic: str, timeout_s: float = 10.0) -> str:
+    """Kafka's id of `topic` (a topic deleted and created again under its name has a new one),
+    asked through `admin` (a confluent_kafka AdminClient). Raises KafkaException or
+    TimeoutError when Kafka does not say."""
+    from confluent_kafka import TopicCollection
+
+    futures = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s / 2)
+    return str(futures[topic].result(timeout=timeout_s).topic_id)

@@ -91,7 +91,7 @@ EVENT_COLUMNS = (
 
 # What a chunk copies into raw_events (processed_at is the transaction's time), and into
 # stage_new for the merges; encode.prepare_events adds is_late and hour.
-STORED_COLUMNS = (*EVENT_COLUMNS, "is_late")
+STORED_COLUMNS = (*EVENT_COLUMNS, "is_late", "kafka_topic_id")
 NEW_EVENT_COLUMNS = (
     "event_id",
     "event_type",

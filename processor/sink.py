@@ -261,7 +261,9 @@ class PostgresSink:
             log.info("raw_events time index not summarized now (%s); later batches will", exc)
 
 
-def store_events(cur: psycopg.Cursor[Any], events: pa.Table, careful: bool = False) -> None:
+def store_events(
+    cur: psycopg.Cursor[Any], events: pa.Table, topic_id: str | None, careful: bool = False
+) -> None:
     """Store a chunk's events (prepare_events' rows) in raw_events, and the new ones in stage_new.
 
     Ids raw_events already holds are left out, then the rest is copied straight into
@@ -271,6 +273,8 @@ def store_events(cur: psycopg.Cursor[Any], events: pa.Table, careful: bool = Fal
     """
     if events.num_rows == 0:
         return
+    topic_ids = pa.array([topic_id or ""] * events.num_rows, pa.string())
+    events = events.append_column("kafka_topic_id", topic_ids)
     if careful:
         copy_arrow(cur, "stage_events", STORED_COLUMNS, events)
         cur.execute(load_sql("merge", "insert_events"))
@@ -440,7 +444,7 @@ def _write(
         # order: a chunk whose predecessors have not arrived waits for them.
         for chunk in ordered():
             events, rejects = split_checked(chunk)
-            store_events(cur, prepare_events(events), careful)
+            store_events(cur, prepare_events(events), batch.topic_id, careful)
             topic_ids = pa.array([batch.topic_id or ""] * rejects.num_rows, pa.string())
             rejects = rejects.append_column("kafka_topic_id", topic_ids)
             copy_arrow(cur, "stage_rejects", (*REJECT_COLUMNS, "kafka_topic_id"), rejects)

@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from infra.env import ConfigError, load_env
+from infra.kafka import topic_id
 from infra.owner_only import private_dir, restrict_umask
 from infra.version import add_version
 from processor.batch import MicroBatchHandler
@@ -103,11 +104,10 @@ class TopicIds:
 
     def __call__(self) -> str | None:
         """The topic's id now, or None if Kafka does not say within a few seconds."""
-        from confluent_kafka import KafkaException, TopicCollection
+        from confluent_kafka import KafkaException
 
         try:
-            futures = self._admin.describe_topics(TopicCollection([self._topic]), request_timeout=5)
-            return str(futures[self._topic].result(timeout=10).topic_id)
+            return topic_id(self._admin, self._topic)
         except (KafkaException, TimeoutError) as exc:
             log.warning(
                 "topic id of %s not known now (%s); not checked this batch", self._topic, exc

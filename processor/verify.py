@@ -196,6 +196,7 @@ def report_json(
             "messages": c.messages,
             "events": summary.tables.events,
             "late": summary.tables.late,
+            "earlier_topic_events": summary.tables.earlier,
             "duplicates": c.duplicates,
             "rejected": c.rejected,
             "seconds": round(summary.total_seconds, 3),
@@ -220,12 +221,18 @@ def _print_progress(read: int) -> None:
 def _recount_line(summary: Summary) -> str:
     c, t = summary.counts, summary.tables
     plural = "" if summary.partitions == 1 else "s"
-    return (
+    line = (
         f"verify: recounted {summary.source} ({summary.partitions} partition{plural}) in "
         f"{summary.total_seconds:.1f} s, {summary.rate:,.0f} events/s (reading and checking "
-        f"{summary.read_seconds:.1f} s): {c.messages:,} messages = {t.events:,} events "
-        f"({t.late:,} late) + {c.duplicates:,} duplicates + {c.rejected:,} rejected"
+        f"{summary.read_seconds:.1f} s): {c.messages:,} messages = {t.events - t.earlier:,} "
+        f"events ({t.late:,} late) + {c.duplicates:,} duplicates + {c.rejected:,} rejected"
     )
+    if t.earlier:
+        line += (
+            f"; plus {t.earlier:,} events of an earlier topic of this name (deleted and created "
+            "again), taken as raw_events stores them"
+        )
+    return line
 
 
 def _missing_events(d: Difference) -> bool:

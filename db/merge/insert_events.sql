@@ -6,12 +6,13 @@ WITH inserted AS (
     INSERT INTO raw_events (
         event_id, event_type, event_time, user_id, session_id, product_id, page_url,
         user_agent, ip_address, device_type, price, quantity, order_id, category, referrer,
-        country, is_late, kafka_partition, kafka_offset, kafka_timestamp, processed_at
+        country, is_late, kafka_partition, kafka_offset, kafka_timestamp, kafka_topic_id,
+        processed_at
     )
     SELECT
         event_id, event_type, event_time, user_id, session_id, product_id, page_url,
         user_agent, ip_address, device_type, price, quantity, order_id, category, referrer,
-        country, is_late, kafka_partition, kafka_offset, kafka_timestamp, now()
+        country, is_late, kafka_partition, kafka_offset, kafka_timestamp, kafka_topic_id, now()
     FROM stage_events
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id, event_type, event_time, user_id, session_id, product_id, device_type,

@@ -79,6 +79,7 @@ class Tables:
     hourly_metrics: dict[str, Row] = field(default_factory=dict)
     events: int = 0
     late: int = 0
+    earlier: int = 0  # events of earlier topics of the name, taken as stored
 
 
 def aggregate(copies: Iterable[Copy]) -> Tables:

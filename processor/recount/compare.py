@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from processor.recount.aggregate import Row, Tables, aggregate, hour_key
-from processor.recount.rules import Rules
+from processor.recount.rules import Event, Rules
 from processor.recount.source import Add, Extent, Progress
 from processor.recount.tally import Copy, Counts, Tally
 
@@ -39,7 +39,20 @@ EVENTS_COPY = "COPY (SELECT event_id, is_late FROM raw_events) TO STDOUT"
 PARTITIONS = (
     "SELECT event_id::text, kafka_partition FROM raw_events WHERE event_id = ANY(%s::uuid[])"
 )
-REJECTED = "SELECT kafka_topic, kafka_partition, kafka_offset, reason FROM rejected_events"
+REJECTED = (
+    "SELECT kafka_topic, kafka_partition, kafka_offset, reason FROM rejected_events"
+    " WHERE %(current)s::text IS NULL OR kafka_topic_id IN ('', %(current)s::text)"
+)
+# Events of earlier topics of the same name (deleted and created again): Kafka no longer has
+# them, so they are taken as stored, with their stored lateness.
+EARLIER = (
+    "SELECT event_id::text, event_type, event_time, user_id::text, session_id::text,"
+    " product_id::text, price, quantity, order_id::text, category, device_type,"
+    " kafka_partition, kafka_offset, is_late FROM raw_events"
+    " WHERE kafka_topic_id NOT IN ('', %(current)s::text)"
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 TABLES_THERE = (
     "SELECT FROM raw_events, rejected_events, dashboard_metrics, user_sessions, product_metrics,"
     " hourly_metrics LIMIT 0"
@@ -263,18 +276,47 @@ ROW_KEYS: dict[str, Callable[[Row], str]] = {
 }
 
 
+def earlier_copies(conn: psycopg.Connection[Any], current: str | None) -> list[Copy]:
+    """The stored events read from earlier topics of the name (another Kafka topic id)."""
+    if current is None:
+        return []
+    copies = []
+    for row in conn.execute(EARLIER, {"current": current}):
+        (event_id, event_type, at, user, session, product, price, quantity, order, category,
+         device, partition, offset, is_late) = row  # fmt: skip
+        time_us = (at - EPOCH) // MICROSECOND
+        event = Event(event_id, event_type, time_us, user, session, product, price, quantity,
+                      order, category, device)  # fmt: skip
+        copies.append(Copy(event, partition, offset, is_late))
+    return copies
+
+
 def compare(
     conn: psycopg.Connection[Any], tally: Tally, extent: Extent, topic: str | None
 ) -> tuple[list[Found], Tables]:
-    """Every difference between the tally and the stored tables, and the expected tables."""
+    """Every difference between the tally and the stored tables, and the expected tables.
+
+    After the topic was deleted and created again, the events stored from the earlier topics
+    count in the aggregates as stored, and the comparison of raw_events and rejected_events
+    is of the current topic's messages alone."""
     found = extent_differences(extent)
     events = stored_events(conn)  # the transaction's snapshot starts here
-    copies = tally.copies(stored_partitions(conn, tally.spread()))
-    rejected = conn.execute(REJECTED).fetchall()
+    stored_late = len(events.late)
+    earlier = earlier_copies(conn, extent.topic_id)
+    if earlier:
+        old = {c.event.event_id for c in earlier}
+        events = StoredEvents(ids=events.ids - old, late=events.late - old)
+    else:
+        old = set()
+    # A message of the current topic whose event_id an earlier topic stored is a duplicate.
+    stored_partition = stored_partitions(conn, tally.spread())
+    copies = [c for c in tally.copies(stored_partition) if c.event.event_id not in old]
+    rejected = conn.execute(REJECTED, {"current": extent.topic_id}).fetchall()
     found += rejection_differences(tally.rejected, rejected, extent, topic)
     found += event_differences(copies, events)
-    tables = aggregate(copies)
-    found += _late_differences(conn, tables, len(events.late))
+    tables = aggregate([*earlier, *copies])
+    tables.earlier = len(earlier)
+    found += _late_differences(conn, tables, stored_late)
     for table, key in ROW_KEYS.items():
         found += row_differences(table, getattr(tables, table), stored_rows(conn, table, key))
     return found, tables

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from infra.kafka import topic_id
 
 Add = Callable[[int, int, int, bytes | None], None]
 Progress = Callable[[int], None]
@@ -29,6 +32,7 @@ class Extent:
 
     name: str
     partitions: dict[int, tuple[int, int]] = field(default_factory=dict)
+    topic_id: str | None = None  # Kafka's id of the topic read (None: a file)
 
     @property
     def messages(self) -> int:
@@ -83,7 +87,11 @@ def _extent(consumer: Consumer, bootstrap: str, topic: str, timeout: float) -> E
             f"topic {topic} does not exist on {bootstrap}: name the processor's topic "
             "(--from-topic TOPIC or KAFKA_TOPIC)"
         )
-    extent = Extent(f"topic {topic}")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        extent = Extent(f"topic {topic}", topic_id=topic_id(admin, topic, timeout))
+    except (KafkaException, TimeoutError):
+        raise SourceError(down) from None
     for partition in sorted(meta.partitions):
         try:
             low, high = consumer.get_watermark_offsets(

@@ -170,3 +170,8 @@ def test_a_recreated_topic_is_never_silently_skipped(
         # New bad messages at offsets the old topic used are new messages, not duplicates.
         assert rejected == malformed(old) + malformed(new)
         assert differences(pg_schema) == []
+        # The topic itself, with the old topic's events as raw_events holds them (Kafka has
+        # them no more): raw_events records which topic id each event was read from.
+        assert recount_differences(services, pg_schema, topic) == ""
+        earlier = "SELECT count(*) FROM raw_events WHERE kafka_topic_id <> ''"
+        assert scalar(services.pg_dsn, pg_schema, earlier) == stored
