@@ -4,6 +4,8 @@ Measures our producer (the real Simulator -> Runner -> sink path, backfill mode)
 baseline written the way the seed did it (Faker calls and a kafka-python `send` per event),
 alternates runs of the two (so both see the same load on a shared machine), and prints each
 run to stderr and one line to stdout: median events/s and the median ratio of the pairs.
+With a broker it also runs the CLI into Kafka with `--workers 2` and `--workers 1`
+(2N events each), alternating, and prints both and their ratio.
 Run: `.local/venv/bin/python bench/producer.py [--events N] [--runs R]`.
 """
 
@@ -14,6 +16,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.env import load_env
+from infra.env import ROOT, load_env
 from producer.clock import WallClock, parse_instant
 from producer.config import BehaviorSettings, OutputSettings, TrafficSettings
 from producer.data_generator import Simulator, collector_paused
@@ -134,6 +137,22 @@ def paired(
     return statistics.median(rates), statistics.median(bases), statistics.median(ratios)
 
 
+def with_workers(events: int, workers: int, topic: str, servers: str, seed: int) -> float:
+    """Events/s into Kafka of `python -m producer.producer --workers N` (the ledger's run time:
+    from the first worker's start to the last one's end, process start-up left out)."""
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        ledger = Path(tmp) / "ledger.json"
+        argv = [sys.executable, "-m", "producer.producer", "--mode", "backfill", "--rate", "50"]
+        argv += ["--start", "2025-08-01", "--events", str(events), "--seed", str(seed)]
+        argv += ["--workers", str(workers), "--topic", topic, "--bootstrap-servers", servers]
+        argv += ["--ledger", str(ledger), "--progress", "0"]
+        subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, timeout=900)
+        record = json.loads(ledger.read_text())
+    if record["delivery"]["undelivered"] or record["events"]["total"] != events:
+        raise SystemExit(f"benchmark run lost messages: {record['delivery']}")
+    return events / record["run"]["wall_seconds"]
+
+
 def kafka_topic(servers: str) -> tuple[str | None, Callable[[], None]]:
     """A fresh 3-partition topic (and its cleanup), or None when Kafka does not answer."""
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -184,6 +203,13 @@ def main() -> int:
         log(f"ours {n:,} and baseline {nb:,} events per run, alternating, median of {runs}")
         for case, mine, theirs in cases:
             figures[case] = paired(case, runs, mine, theirs)
+        if topic:  # the same CLI with 2 workers against 1, alternating
+            figures["workers"] = paired(
+                "2 vs 1 workers",
+                runs,
+                lambda i: with_workers(n * 2, 2, topic, servers, i),
+                lambda i: with_workers(n * 2, 1, topic, servers, i),
+            )
     finally:
         drop_topic()
         if os.path.exists(path):
@@ -197,6 +223,10 @@ def main() -> int:
             ratios.append(f"{case} {ratio:.1f}x")
         else:
             parts.append(f"{case} n/a (no broker)")
+    if "workers" in figures:
+        two, one, ratio = figures["workers"]
+        parts.append(f"kafka via the CLI: 1 worker {one:,.0f}, 2 workers {two:,.0f}")
+        ratios.append(f"2 workers / 1 {ratio:.2f}x")
     print(f"producer events/s, median of {runs}: " + "; ".join(parts) + " | " + ", ".join(ratios))
     return 0
 

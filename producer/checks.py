@@ -89,6 +89,7 @@ LIMITS = {
         Limit("traffic.utc_offset_hours", -14, 14, "2"),
         Limit("run.seed", 0, 2**63 - 1, "42", "--seed", "PRODUCER_SEED", **N),
         Limit("run.events", 0, 10**12, "100000", "--events", **N),
+        Limit("run.workers", 1, 64, "2", "--workers", "PRODUCER_WORKERS", **N),
         Limit("run.days", 0, 36_500, "7", "--days", above=True),
         Limit("run.duration_s", 0, 3650 * DAY, "20m", "--duration", **D),
         Limit("run.warm_up_s", 0, DAY, "1h", "--warm-up", "PRODUCER_WARM_UP", **D),

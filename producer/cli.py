@@ -39,7 +39,7 @@ EPILOG = """\
 environment: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, PRODUCER_RATE, PRODUCER_MAX_USERS,
 PRODUCER_MAX_PRODUCTS, PRODUCER_SEED, PRODUCER_LEDGER_DIR, PRODUCER_OUTPUT, PRODUCER_CONFIG,
 PRODUCER_PROGRESS_INTERVAL, PRODUCER_DELIVERY_REPORTS, PRODUCER_COMPRESSION, PRODUCER_WARM_UP,
-PRODUCER_WARM_UP_MODE, PRODUCER_STOP_TIMEOUT, PRODUCER_SHARD.
+PRODUCER_WARM_UP_MODE, PRODUCER_STOP_TIMEOUT, PRODUCER_SHARD, PRODUCER_WORKERS.
 
 examples:
   ./start_producer.sh                                    # realtime to Kafka at PRODUCER_RATE
@@ -99,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--users", help="user pool size (PRODUCER_MAX_USERS, 5000)")
     g.add_argument("--products", help="catalog size (PRODUCER_MAX_PRODUCTS, 500)")
     g.add_argument("--config", help="config file: .toml, .json or .yaml (PRODUCER_CONFIG)")
+    g.add_argument(
+        "--workers",
+        help="N processes on this machine, one shard each, one progress line and one merged "
+        "ledger (PRODUCER_WORKERS, 1); with --shard I/M they split that shard",
+    )
     g.add_argument(
         "--shard",
         help="I/N: be producer I of N of one run (PRODUCER_SHARD): 1/N of the rate, users and "

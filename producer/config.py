@@ -123,6 +123,8 @@ class RunSettings:
     stop_timeout_s: float = 5.0
     # One of N producers of one run (producer/shards.py): "I/N", 1-based; "1/1" is a whole run.
     shard: str = "1/1"
+    # --workers: processes on this machine, one shard each (producer/workers.py).
+    workers: int = 1
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from random import SystemRandom
@@ -27,7 +28,7 @@ from producer.faults import FaultInjector
 from producer.kafka_sink import KafkaSink
 from producer.ledger import write_ledger
 from producer.publish import PublishError, open_sink
-from producer.run import Runner, RunResult, result_record
+from producer.run import Progress, Runner, RunResult, result_record
 from producer.shards import for_shard, parse_shard, shard_seed
 from producer.stopping import StopControl, handle_signals
 
@@ -121,9 +122,15 @@ def warm_start_note(settings: Settings, warm_ms: int) -> str:
 
 
 def produce(
-    settings: Settings, clock: Clock, now_ms: int, stop: StopControl | None = None
+    settings: Settings,
+    clock: Clock,
+    now_ms: int,
+    stop: StopControl | None = None,
+    say: Callable[[str], None] = report,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> tuple[RunResult, dict[str, Any]]:
-    """Run once with these settings; return the result and the ledger record."""
+    """Run once with these settings; return the result and the ledger record. Lines go to
+    `say`; with `on_progress`, progress goes there as figures instead of lines."""
     seed = settings.run.seed
     if seed is None:  # the entry point draws one; without it the run could not be repeated
         raise ConfigError("the seed must be a whole number, for example --seed 42")
@@ -138,11 +145,11 @@ def produce(
         if settings.faults.enabled
         else None
     )
-    sink = open_sink(settings.output, report, stop)
+    sink = open_sink(settings.output, say, stop)
     try:
         if isinstance(sink, KafkaSink) and (problem := sink.check()):
-            report(problem)
-        report(
+            say(problem)
+        say(
             f"{settings.run.mode} to {sink.name}: seed {settings.run.seed}, "
             + (f"shard {settings.run.shard} at " if count > 1 else "")
             + f"rate {sim.rate:g} events/s, from {format_ms(start_ms)}"
@@ -154,12 +161,13 @@ def produce(
             sim,
             sink,
             clock,
-            report,
+            say,
             realtime=settings.run.mode == "realtime",
             faults=faults,
             duration_s=settings.run.duration_s,
             progress_s=settings.run.progress_s,
             stop=stop,
+            on_progress=on_progress,
         )
         result = runner.run()
     finally:
@@ -266,9 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         started = datetime.now(UTC)
         path = ledger_path(settings, started)
         check_writable(path)
+        if settings.run.workers > 1:
+            from producer.workers import worker_settings
+
+            worker_settings(settings, 1, settings.run.workers)  # the output suits workers
     except ConfigError as exc:
         report(f"configuration error: {exc}")
         return EXIT_CONFIG
+    if settings.run.workers > 1:
+        return _main_workers(settings, path, int(clock.now() * 1000))
     stop = StopControl(clock, settings.run.stop_timeout_s)
     restore = handle_signals(stop, report)  # until the ledger is written: a stop never loses it
     try:
@@ -294,6 +308,30 @@ def main(argv: list[str] | None = None) -> int:
         return int(record["run"]["exit_code"])
     finally:
         restore()
+
+
+def _main_workers(settings: Settings, path: Path, now_ms: int) -> int:
+    """--workers N: run the workers, write their merged ledger; return the exit code."""
+    from producer.workers import run_workers
+
+    record, failures = run_workers(settings, settings.run.workers, now_ms, report)
+    for failure in failures:
+        report(failure)
+    if record is None:
+        report("no worker left a ledger: nothing is known to have been delivered")
+        return EXIT_ERROR
+    for line in summary_lines(record):
+        report(line)
+    for error in record["errors"]:
+        report(f"error: {error}")
+    try:
+        write_ledger(path, record)
+    except OSError as exc:
+        report(f"error: cannot write the ledger {path}: {exc.strerror or exc}")
+        report(verdict(record, None))
+        return EXIT_ERROR
+    report(verdict(record, path))
+    return EXIT_ERROR if failures else int(record["run"]["exit_code"])
 
 
 def check_writable(path: Path) -> None:

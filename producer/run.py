@@ -62,13 +62,27 @@ class _Stop(Exception):
 BEHIND_S = 5.0  # realtime: a lag of due events behind the clock worth saying (seconds)
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
     """`42 s`, `7 min`, `2 h 5 min`: a duration as a person reads it."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run's progress as figures: messages handed over, delivered, in flight and held back,
+    the event time reached, the share of a known end done (None: no end), the realtime lag."""
+
+    messages: int
+    delivered: int
+    in_flight: int
+    held: int
+    event_ms: int
+    done: float | None
+    lag_ms: int
 
 
 class _Cut(Exception):
@@ -90,12 +104,14 @@ class Runner:
         duration_s: float | None = None,
         progress_s: float = 5.0,
         stop: StopControl | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.sim, self.sink, self.clock, self.report = sim, sink, clock, report
         self.realtime = realtime
         self.faults = faults
         self.duration_s = duration_s
         self.progress_s = progress_s
+        self.on_progress = on_progress  # progress as figures (--workers), instead of lines
         self.control = stop or StopControl(clock)
         self.stop = self.control.requested
         self.abort = self.control.aborted  # a second stop request: give up waiting
@@ -206,7 +222,23 @@ class Runner:
             raise _Stop("duration")
         if self.progress_s > 0 and now >= self._next_progress:
             self._next_progress = now + self.progress_s
-            self.report(self.progress_line(now))
+            if self.on_progress is not None:
+                self.on_progress(self.progress_figures(now))
+            else:
+                self.report(self.progress_line(now))
+
+    def progress_figures(self, now: float) -> Progress:
+        """What the progress line says, as figures (summed over the workers of a run)."""
+        d = self.sink.stats
+        return Progress(
+            messages=self.tally.messages,
+            delivered=d.delivered,
+            in_flight=d.in_flight,
+            held=self.faults.holding if self.faults else 0,
+            event_ms=self._sent_ms,
+            done=self.fraction_done(now),
+            lag_ms=self._lag_ms,
+        )
 
     def progress_line(self, now: float) -> str:
         """One line: totals, current rate, confirmations and simulated time."""
@@ -241,13 +273,13 @@ class Runner:
         elapsed = now - self._started
         if done <= 0 or elapsed <= 0:
             return f", {done:.0%} done"
-        return f", {done:.0%} done, ETA {_span(elapsed * (1 - done) / done)}"
+        return f", {done:.0%} done, ETA {span(elapsed * (1 - done) / done)}"
 
     def _behind_note(self, rate: float) -> str:
         if self._lag_ms < BEHIND_S * 1000:
             return ""
         return (
-            f"; BEHIND the clock by {_span(self._lag_ms / 1000)}: the producer reaches "
+            f"; BEHIND the clock by {span(self._lag_ms / 1000)}: the producer reaches "
             f"{rate:,.0f} messages/s, short of what --rate asks now (lower --rate, or make "
             "sending cheaper: --delivery-reports errors, more partitions)"
         )

@@ -6,6 +6,7 @@ its Spark JVM) against a fresh topic and schema, and checks the result with proc
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -170,6 +171,19 @@ def test_two_shards_into_one_topic_verify_with_both_ledgers(
     twice = [*argv[:5], "--ledger", str(ledgers[1]), "--ledger", str(ledgers[1])]
     result = subprocess.run(twice, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "give each shard's ledger once" in result.stderr
+
+
+def test_two_workers_into_kafka_verify_with_their_merged_ledger(
+    services: Services, kafka_topic: str, pg_schema: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    faults = ("--workers", "2", "--duplicates", "0.02", "--late", "0.02", "--malformed", "0.01")
+    produce(services, kafka_topic, ledger, 8_000, 11, "20", *faults)
+    record = json.loads(ledger.read_text())
+    assert record["run"]["workers"] == 2 and record["events"]["total"] == 8_000
+    finish(start_processor(services, kafka_topic, pg_schema, tmp_path / "ckpt", "--available-now"))
+    assert differences(pg_schema, ledger) == []
+    assert recount_differences(services, pg_schema, kafka_topic) == ""
 
 
 def test_sigkill_mid_run_then_restart_counts_nothing_twice(
