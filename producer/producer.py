@@ -294,18 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         except PublishError as exc:
             report(f"error: {exc}")
             return EXIT_ERROR
-        for line in summary_lines(record):
-            report(line)
-        for error in result.errors:
-            report(f"error: {error}")
-        try:
-            write_ledger(path, record)
-        except OSError as exc:
-            report(f"error: cannot write the ledger {path}: {exc.strerror or exc}")
-            report(verdict(record, None))
-            return EXIT_ERROR
-        report(verdict(record, path))
-        return int(record["run"]["exit_code"])
+        return finish(record, result.errors, path)
     finally:
         restore()
 
@@ -320,9 +309,15 @@ def _main_workers(settings: Settings, path: Path, now_ms: int) -> int:
     if record is None:
         report("no worker left a ledger: nothing is known to have been delivered")
         return EXIT_ERROR
+    code = finish(record, record["errors"], path)
+    return EXIT_ERROR if failures else code
+
+
+def finish(record: dict[str, Any], errors: list[str], path: Path) -> int:
+    """Print the summary and the errors, write the ledger; return the run's exit code."""
     for line in summary_lines(record):
         report(line)
-    for error in record["errors"]:
+    for error in errors:
         report(f"error: {error}")
     try:
         write_ledger(path, record)
@@ -331,7 +326,7 @@ def _main_workers(settings: Settings, path: Path, now_ms: int) -> int:
         report(verdict(record, None))
         return EXIT_ERROR
     report(verdict(record, path))
-    return EXIT_ERROR if failures else int(record["run"]["exit_code"])
+    return int(record["run"]["exit_code"])
 
 
 def check_writable(path: Path) -> None:

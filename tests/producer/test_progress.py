@@ -6,7 +6,7 @@ from __future__ import annotations
 from producer.clock import ManualClock, parse_instant
 from producer.config import BehaviorSettings, TrafficSettings
 from producer.data_generator import Simulator
-from producer.run import Runner, _span
+from producer.run import Runner, span
 from tests.producer.test_output import ListSink
 
 START = parse_instant("2025-05-05T12:00:00Z")
@@ -68,4 +68,4 @@ def test_realtime_that_cannot_keep_up_says_so() -> None:
 
 
 def test_spans_read_as_a_person_says_them() -> None:
-    assert [_span(s) for s in (4.2, 89, 600, 7500)] == ["4 s", "89 s", "10 min", "2 h 5 min"]
+    assert [span(s) for s in (4.2, 89, 600, 7500)] == ["4 s", "89 s", "10 min", "2 h 5 min"]
