@@ -22,17 +22,6 @@ class ProcessorError(RuntimeError):
     """The processor cannot go on; the message names the stage and what to do next."""
 
 
-def _positive_number(env: Mapping[str, str], key: str, default: str) -> float:
-    raw = (env.get(key) or default).strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise ConfigError(f"{key}={raw!r} must be a positive number, for example {key}={default}")
-    return value
-
-
 def _count(env: Mapping[str, str], key: str, default: str) -> int:
     raw = (env.get(key) or default).strip()
     if not raw.isdigit():
@@ -80,6 +69,35 @@ def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, 
     return raw
 
 
+# Spark's master URLs (local, local[N], local[*], local[N,F], a standalone cluster, YARN,
+# Kubernetes) and JVM sizes (512m, 2g).
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]"
+    r"|spark://[^\s/,]+(,[^\s/,]+)*|yarn|k8s://\S+"
+)
+_MEMORY = re.compile(r"[1-9][0-9]*[kmgt]?", re.IGNORECASE)
+# A schema the processor can name unquoted (it is spliced into search_path).
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _matching(
+    env: Mapping[str, str], key: str, default: str, pattern: re.Pattern[str], what: str
+) -> str:
+    raw = (env.get(key) or default).strip()
+    if pattern.fullmatch(raw) is None:
+        raise ConfigError(f"{key}={raw!r} must be {what}, for example {key}={default}")
+    return raw
+
+
+def _trigger(env: Mapping[str, str]) -> float:
+    """PROCESSOR_TRIGGER_SECONDS: a duration like every other (5, 5s, 500ms, 1m), above 0."""
+    key = "PROCESSOR_TRIGGER_SECONDS"
+    value = _bounded_duration(env, key, "5s", 3600.0)
+    if value <= 0:
+        raise ConfigError(f"{key}={env.get(key)!r} must be above 0, for example {key}=5s")
+    return value
+
+
 def default_checkpoint_dir(topic: str, local: Path = LOCAL) -> Path:
     """Checkpoint folder derived from the topic name, so switching topics starts cleanly."""
     return local / "checkpoints" / re.sub(r"[^A-Za-z0-9._-]", "_", topic)
@@ -113,17 +131,33 @@ class ProcessorSettings:
         topic = require(env, "KAFKA_TOPIC", "clickstream.raw")
         checkpoint = (env.get("PROCESSOR_CHECKPOINT_DIR") or "").strip()
         pg = PostgresTarget.from_env(env)
+        _matching(
+            env,
+            "POSTGRES_SCHEMA",
+            "analytics",
+            _SCHEMA,
+            "a plain lowercase name (letters, digits, _; not starting with a digit)",
+        )
         read_partitions = _count(env, "PROCESSOR_READ_PARTITIONS", "8")
         return cls(
             kafka_bootstrap=require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             kafka_topic=topic,
             starting_offsets=_starting_offsets(env),
             checkpoint_dir=Path(checkpoint) if checkpoint else default_checkpoint_dir(topic, local),
-            trigger_seconds=_positive_number(env, "PROCESSOR_TRIGGER_SECONDS", "5"),
+            trigger_seconds=_trigger(env),
             max_lateness_seconds=_duration(env, "PROCESSOR_MAX_LATENESS", "1h"),
             max_offsets_per_trigger=_count(env, "PROCESSOR_MAX_OFFSETS_PER_TRIGGER", "200000"),
-            spark_master=(env.get("SPARK_MASTER") or "local[*]").strip(),
-            spark_driver_memory=(env.get("SPARK_DRIVER_MEMORY") or "2g").strip(),
+            spark_master=_matching(
+                env,
+                "SPARK_MASTER",
+                "local[*]",
+                _MASTER,
+                "a Spark master URL: local, local[N], local[*], spark://HOST:PORT, yarn or "
+                "k8s://URL",
+            ),
+            spark_driver_memory=_matching(
+                env, "SPARK_DRIVER_MEMORY", "2g", _MEMORY, "a JVM size such as 512m or 2g"
+            ),
             read_partitions=max(read_partitions, 1),
             db_retry_seconds=_duration(env, "PROCESSOR_DB_RETRY_TIMEOUT", "5m"),
             pg=pg,

@@ -287,7 +287,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--topic", help="Kafka topic (KAFKA_TOPIC)")
     p.add_argument("--schema", help="PostgreSQL schema (POSTGRES_SCHEMA)")
     p.add_argument("--checkpoint-dir", help="checkpoint folder (PROCESSOR_CHECKPOINT_DIR)")
-    p.add_argument("--trigger-seconds", type=float, help="PROCESSOR_TRIGGER_SECONDS")
+    p.add_argument(
+        "--trigger-seconds", help="micro-batch interval: 5, 5s, 500ms (PROCESSOR_TRIGGER_SECONDS)"
+    )
     p.add_argument("--max-offsets-per-trigger", type=int, help="PROCESSOR_MAX_OFFSETS_PER_TRIGGER")
     p.add_argument("--starting-offsets", help="KAFKA_STARTING_OFFSETS: earliest or latest")
     p.add_argument("--show-settings", action="store_true", help="print the settings and exit")

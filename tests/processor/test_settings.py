@@ -1,0 +1,52 @@
+"""ProcessorSettings.from_env: every value checked at start, each error naming its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.env import ConfigError, load_env
+from processor.settings import ProcessorSettings
+
+
+def settings(**env: str) -> ProcessorSettings:
+    """The settings of .env.example's values with `env` on top (nothing of the caller's)."""
+    return ProcessorSettings.from_env({**load_env(environ={}), **env})
+
+
+def test_the_trigger_takes_durations_like_every_other_setting() -> None:
+    assert settings().trigger_seconds == 5
+    for raw, seconds in (("5", 5), ("5s", 5), ("500ms", 0.5), ("1m", 60), ("0.25", 0.25)):
+        assert settings(PROCESSOR_TRIGGER_SECONDS=raw).trigger_seconds == seconds
+    for raw in ("0", "0s", "-1", "soon", "2h"):
+        with pytest.raises(ConfigError, match="PROCESSOR_TRIGGER_SECONDS"):
+            settings(PROCESSOR_TRIGGER_SECONDS=raw)
+
+
+@pytest.mark.parametrize(
+    "good",
+    ["local", "local[2]", "local[*]", "local[4,3]", "local-cluster[2,1,1024]",
+     "spark://spark-master:7077", "spark://a:7077,b:7077", "yarn", "k8s://https://k:6443"],
+)  # fmt: skip
+def test_spark_master_urls_spark_knows_pass(good: str) -> None:
+    assert settings(SPARK_MASTER=good).spark_master == good
+
+
+@pytest.mark.parametrize("bad", ["yarnn", "local[0]", "local[x]", "spark://", "mesos://m:5050"])
+def test_a_master_spark_would_refuse_is_one_line_naming_it(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"SPARK_MASTER=.* must be a Spark master URL"):
+        settings(SPARK_MASTER=bad)
+
+
+def test_driver_memory_is_a_jvm_size() -> None:
+    for good in ("512m", "2g", "2G", "1024", "1t"):
+        assert settings(SPARK_DRIVER_MEMORY=good).spark_driver_memory == good
+    for bad in ("lots", "2 g", "0g", "-1g", "2gb"):
+        with pytest.raises(ConfigError, match=r"SPARK_DRIVER_MEMORY=.* must be a JVM size"):
+            settings(SPARK_DRIVER_MEMORY=bad)
+
+
+def test_the_schema_is_a_plain_name_the_processor_can_put_in_its_search_path() -> None:
+    assert settings(POSTGRES_SCHEMA="test_abc123").pg.schema == "test_abc123"
+    for bad in ("bad-name", "Analytics", "1st", "a b", "x;drop", "a" * 64):
+        with pytest.raises(ConfigError, match=r"POSTGRES_SCHEMA=.* must be a plain lowercase name"):
+            settings(POSTGRES_SCHEMA=bad)
