@@ -30,11 +30,10 @@ from producer import cli
 from producer.behavior import TEXT, Event
 from producer.clock import WallClock
 from producer.config import Settings
-from producer.faults import FaultInjector
 from producer.ledger import Tally
 from producer.models import MALFORMED
-from producer.producer import simulator
-from producer.run import CHUNK
+from producer.producer import fault_injector, simulator
+from producer.run import pieces
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -78,14 +77,12 @@ class Simulation:
         (event_ms, code, json_text, session_id, cents), faults included, in send order."""
         settings = self.settings
         sim = simulator(settings, self.seed, self._start_ms, self._end_ms, 0)
-        faults = FaultInjector(settings.faults, self.seed) if settings.faults.enabled else None
-        for window in sim.windows():
-            for i in range(0, len(window), CHUNK):
-                piece = window[i : i + CHUNK]
-                out = faults.apply(piece) if faults else piece
-                if out:
-                    self._tally.add(out)
-                    yield out
+        faults = fault_injector(settings, self.seed)
+        for piece in pieces(sim):
+            out = faults.apply(piece) if faults else piece
+            if out:
+                self._tally.add(out)
+                yield out
         held = faults.drain() if faults else []
         if held:
             self._tally.add(held)

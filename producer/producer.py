@@ -111,6 +111,13 @@ def simulator(
     )
 
 
+def fault_injector(settings: Settings, seed: int) -> FaultInjector | None:
+    """The run's fault injector (None when no fault is asked for), seeded like its shard."""
+    if not settings.faults.enabled:
+        return None
+    return FaultInjector(settings.faults, shard_seed(seed, *parse_shard(settings.run.shard)))
+
+
 def warm_start_note(settings: Settings, warm_ms: int) -> str:
     """What the start line says about the warm start ("" for a cold start)."""
     if not warm_ms:
@@ -139,19 +146,14 @@ def produce(
     started = datetime.now(UTC)
     warm_ms = warm_up_ms(settings)
     sim = simulator(settings, seed, start_ms, end_ms, warm_ms)
-    index, count = parse_shard(settings.run.shard)
-    faults = (
-        FaultInjector(settings.faults, shard_seed(seed, index, count))
-        if settings.faults.enabled
-        else None
-    )
+    faults = fault_injector(settings, seed)
     sink = open_sink(settings.output, say, stop)
     try:
         if isinstance(sink, KafkaSink) and (problem := sink.check()):
             say(problem)
         say(
             f"{settings.run.mode} to {sink.name}: seed {settings.run.seed}, "
-            + (f"shard {settings.run.shard} at " if count > 1 else "")
+            + (f"shard {settings.run.shard} at " if parse_shard(settings.run.shard)[1] > 1 else "")
             + f"rate {sim.rate:g} events/s, from {format_ms(start_ms)}"
             + (f" to {format_ms(end_ms)}" if end_ms else "")
             + (f", {settings.run.events:,} events" if settings.run.events is not None else "")

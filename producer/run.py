@@ -13,7 +13,7 @@ short, held faults are not released, and what was sent is a prefix of the stream
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -85,6 +85,34 @@ class Progress:
     lag_ms: int
 
 
+def progress_text(p: Progress, rate: float, elapsed: float) -> str:
+    """The progress line's text for figures `p`, at `rate` messages/s, `elapsed` s into the run."""
+    line = (
+        f"{p.messages:,} sent ({rate:,.0f}/s), {p.delivered:,} delivered, "
+        f"{p.in_flight:,} in flight, {p.held:,} held, event time {format_ms(p.event_ms)}"
+    )
+    if p.done is not None:
+        line += f", {p.done:.0%} done"
+        if p.done > 0 and elapsed > 0:
+            line += f", ETA {span(elapsed * (1 - p.done) / p.done)}"
+    if p.lag_ms >= BEHIND_S * 1000:
+        line += (
+            f"; BEHIND the clock by {span(p.lag_ms / 1000)}: the producer reaches "
+            f"{rate:,.0f} messages/s, short of what --rate asks now (lower --rate, or make "
+            "sending cheaper: --delivery-reports errors, more partitions)"
+        )
+    return line
+
+
+def pieces(sim: Simulator) -> Iterator[list[Event]]:
+    """A backfill's valid events in send order, CHUNK at a time. Each piece goes through the
+    fault injector only when it is about to be sent: the injector's state (held events, moved
+    first-flags) must never run ahead of what a stop lets out."""
+    for window in sim.windows():
+        for i in range(0, len(window), CHUNK):
+            yield window[i : i + CHUNK]
+
+
 class _Cut(Exception):
     """The sink took only part of a hand-over because a stop was asked for."""
 
@@ -139,14 +167,15 @@ class Runner:
         self._last = (self._started, 0)
         stopped_by, errors = "end", []
         try:
-            for window in self.sim.windows():
-                self._tick()
-                if self.realtime:
+            if self.realtime:
+                for window in self.sim.windows():
+                    self._tick()
                     self._paced(window)
-                else:
-                    for i in range(0, len(window), CHUNK):
-                        self._emit(window[i : i + CHUNK])
-                        self._tick()
+            else:
+                for piece in pieces(self.sim):
+                    self._tick()
+                    self._emit(piece)
+                self._tick()
             stopped_by = "events" if self.sim.max_events is not None else "days"
         except (_Stop, _Cut) as stop:
             stopped_by = stop.reason if isinstance(stop, _Stop) else "signal"
@@ -171,7 +200,10 @@ class Runner:
 
     def _emit(self, piece: list[Event]) -> None:
         """Pass valid events through the fault injector and hand the messages over."""
-        out = self.faults.apply(piece) if self.faults else piece
+        self._send(self.faults.apply(piece) if self.faults else piece)
+
+    def _send(self, out: list[Event]) -> None:
+        """Hand messages over to the sink, CHUNK at a time."""
         for i in range(0, len(out), CHUNK):
             self._hand_over(out[i : i + CHUNK])
 
@@ -245,14 +277,7 @@ class Runner:
         t0, n0 = self._last
         rate = (self.tally.messages - n0) / (now - t0) if now > t0 else 0.0
         self._last = (now, self.tally.messages)
-        d = self.sink.stats
-        held = self.faults.holding if self.faults else 0
-        return (
-            f"{self.tally.messages:,} sent ({rate:,.0f}/s), {d.delivered:,} delivered, "
-            f"{d.in_flight:,} in flight, {held:,} held, event time {format_ms(self._sent_ms)}"
-            + self._done_note(now)
-            + self._behind_note(rate)
-        )
+        return progress_text(self.progress_figures(now), rate, now - self._started)
 
     def fraction_done(self, now: float) -> float | None:
         """How much of a known end is done (--events, --days, --duration), or None."""
@@ -266,32 +291,13 @@ class Runner:
             parts.append((now - self._started) / self.duration_s)
         return min(1.0, max(0.0, *parts)) if parts else None  # the nearest end wins
 
-    def _done_note(self, now: float) -> str:
-        done = self.fraction_done(now)
-        if done is None:
-            return ""
-        elapsed = now - self._started
-        if done <= 0 or elapsed <= 0:
-            return f", {done:.0%} done"
-        return f", {done:.0%} done, ETA {span(elapsed * (1 - done) / done)}"
-
-    def _behind_note(self, rate: float) -> str:
-        if self._lag_ms < BEHIND_S * 1000:
-            return ""
-        return (
-            f"; BEHIND the clock by {span(self._lag_ms / 1000)}: the producer reaches "
-            f"{rate:,.0f} messages/s, short of what --rate asks now (lower --rate, or make "
-            "sending cheaper: --delivery-reports errors, more partitions)"
-        )
-
     def _release_held(self, stopped_by: str, errors: list[str]) -> str:
         """Send the late events and duplicates the injector still holds, unless cut short."""
         if not self.faults or self._cut:
             return stopped_by
         held = self.faults.drain()
         try:
-            for i in range(0, len(held), CHUNK):
-                self._hand_over(held[i : i + CHUNK])
+            self._send(held)
         except _Cut:
             return "signal"
         except OutputClosed:

@@ -26,10 +26,10 @@ from types import FrameType
 from typing import Any
 
 from infra.env import ConfigError
-from producer.clock import WallClock, format_ms
+from producer.clock import WallClock
 from producer.config import Settings
 from producer.publish import PublishError
-from producer.run import Progress, span
+from producer.run import Progress, progress_text
 from producer.shards import parse_shard
 from producer.stopping import Report, StopControl
 
@@ -166,28 +166,21 @@ class _Progress:
             return None
         self._next = now + self.interval_s
         figures = list(self.latest.values())
-        messages = sum(f.messages for f in figures)
-        t0, n0 = self._last
-        rate = (messages - n0) / (now - t0) if now > t0 else 0.0
-        self._last = (now, messages)
-        line = (
-            f"{self.workers} workers: {messages:,} sent ({rate:,.0f}/s), "
-            f"{sum(f.delivered for f in figures):,} delivered, "
-            f"{sum(f.in_flight for f in figures):,} in flight, "
-            f"{sum(f.held for f in figures):,} held, "
-            f"event time {format_ms(min(f.event_ms for f in figures))}"
+        known = [f.done for f in figures if f.done is not None]
+        merged = Progress(
+            messages=sum(f.messages for f in figures),
+            delivered=sum(f.delivered for f in figures),
+            in_flight=sum(f.in_flight for f in figures),
+            held=sum(f.held for f in figures),
+            event_ms=min(f.event_ms for f in figures),
+            # The run is as far as its slowest worker, known once every worker has said.
+            done=min(known) if len(known) == self.workers else None,
+            lag_ms=max(f.lag_ms for f in figures),
         )
-        done = [f.done for f in figures if f.done is not None]
-        if len(done) == self.workers:
-            least = min(done)
-            elapsed = now - self._started
-            line += f", {least:.0%} done"
-            if least > 0 and elapsed > 0:
-                line += f", ETA {span(elapsed * (1 - least) / least)}"
-        lag = max(f.lag_ms for f in figures)
-        if lag >= 5_000:
-            line += f"; BEHIND the clock by {span(lag / 1000)}"
-        return line
+        t0, n0 = self._last
+        rate = (merged.messages - n0) / (now - t0) if now > t0 else 0.0
+        self._last = (now, merged.messages)
+        return f"{self.workers} workers: " + progress_text(merged, rate, now - self._started)
 
 
 def run_workers(
