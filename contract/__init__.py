@@ -42,7 +42,6 @@ EVENT_TYPES: tuple[str, ...] = tuple(_properties()["event_type"]["enum"])
 DEVICE_TYPES: tuple[str, ...] = tuple(_properties()["device_type"]["enum"])
 MAX_PRICE = Decimal(_properties()["price"]["maximum"])
 MAX_QUANTITY = int(_properties()["quantity"]["maximum"])
-NOT_BEFORE = datetime.fromisoformat(_properties()["timestamp"]["x-not-before"])
 
 # The processor's order of reasons (docs/processor.md, Validation): the first that applies wins.
 # Message-level reasons (size, emptiness, UTF-8, the Kafka timestamp) come before any of these.

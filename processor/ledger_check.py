@@ -67,11 +67,14 @@ def load_ledger(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge_ledgers(ledgers: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
-    """One ledger for several producers into one topic (the shards of a run, or other runs):
-    their counts add up, since their users, sessions and orders are disjoint. Two ledgers of
-    one seed and shard are refused: such runs make the same event_ids, which count once."""
+def combined(ledgers: Sequence[tuple[Path, dict[str, Any]]]) -> tuple[dict[str, Decimal], int]:
+    """The figures of several producers into one topic (the shards of a run, or other runs),
+    added up, since their users, sessions and orders are disjoint; and their undelivered
+    messages. Two ledgers of one seed and shard are refused: such runs make the same event_ids,
+    which count once."""
     seen: dict[tuple[Any, ...], Path] = {}
+    total: dict[str, Decimal] = {}
+    undelivered = 0
     for path, data in ledgers:
         run: dict[str, Any] = data["run"] if isinstance(data.get("run"), dict) else {}
         key = (run.get("seed"), run.get("shard", "1/1"))
@@ -81,19 +84,10 @@ def merge_ledgers(ledgers: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, A
                 "runs make the same event_ids; give each shard's ledger once"
             )
         seen[key] = path
-    merged: dict[str, Any] = {"events": {}, "faults": {}, "delivery": {}}
-    for _, data in ledgers:
-        expectations(data)  # each is a producer ledger, or LedgerError
-        for section in ("events", "faults", "delivery"):
-            for name, value in (data.get(section) or {}).items():
-                if isinstance(value, int) and not isinstance(value, bool):
-                    merged[section][name] = merged[section].get(name, 0) + value
-        for name in ("sessions", "users", "orders"):
-            if data.get(name) is not None:
-                merged[name] = merged.get(name, 0) + data[name]
-        if data.get("revenue") is not None:
-            merged["revenue"] = str(Decimal(merged.get("revenue", "0")) + Decimal(data["revenue"]))
-    return merged
+        for name, value in expectations(data).items():
+            total[name] = total.get(name, Decimal(0)) + value
+        undelivered += (data.get("delivery") or {}).get("undelivered", 0)
+    return total, undelivered
 
 
 def ledger_differences(
@@ -102,9 +96,7 @@ def ledger_differences(
     """(figure, detail) for each figure of the ledger (of the ledgers, added up) that the
     database disagrees with."""
     paths = [paths] if isinstance(paths, Path) else list(paths)
-    loaded = [(path, load_ledger(path)) for path in paths]
-    data = loaded[0][1] if len(loaded) == 1 else merge_ledgers(loaded)
-    expected = expectations(data)
+    expected, undelivered = combined([(path, load_ledger(path)) for path in paths])
     cur = conn.execute(load_sql("ledger", "stored_totals"))
     row = cur.fetchone()
     names = [c.name for c in cur.description or []]
@@ -114,7 +106,6 @@ def ledger_differences(
         for name, value in expected.items()
         if Decimal(str(stored.get(name))) != value
     ]
-    undelivered = (data.get("delivery") or {}).get("undelivered", 0)
     if undelivered:
         differences.append(("delivery", f"the producer reports {undelivered} undelivered messages"))
     return differences

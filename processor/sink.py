@@ -273,8 +273,7 @@ def store_events(
     """
     if events.num_rows == 0:
         return
-    topic_ids = pa.array([topic_id or ""] * events.num_rows, pa.string())
-    events = events.append_column("kafka_topic_id", topic_ids)
+    events = with_topic_id(events, topic_id)
     if careful:
         copy_arrow(cur, "stage_events", STORED_COLUMNS, events)
         cur.execute(load_sql("merge", "insert_events"))
@@ -285,6 +284,14 @@ def store_events(
     events = exclude_ids(events, [r[0] for r in stored.fetchall()])
     copy_arrow(cur, "raw_events", STORED_COLUMNS, events)
     copy_arrow(cur, "stage_new", NEW_EVENT_COLUMNS, by_session(events.select(NEW_EVENT_COLUMNS)))
+
+
+def with_topic_id(
+    rows: pa.Table | pa.RecordBatch, topic_id: str | None
+) -> pa.Table | pa.RecordBatch:
+    """`rows` with the batch's Kafka topic id as a column ('' when Kafka did not say)."""
+    ids = pa.array([topic_id or ""] * rows.num_rows, pa.string())
+    return rows.append_column("kafka_topic_id", ids)
 
 
 def by_session(events: pa.Table) -> pa.Table:
@@ -445,8 +452,7 @@ def _write(
         for chunk in ordered():
             events, rejects = split_checked(chunk)
             store_events(cur, prepare_events(events), batch.topic_id, careful)
-            topic_ids = pa.array([batch.topic_id or ""] * rejects.num_rows, pa.string())
-            rejects = rejects.append_column("kafka_topic_id", topic_ids)
+            rejects = with_topic_id(rejects, batch.topic_id)
             copy_arrow(cur, "stage_rejects", (*REJECT_COLUMNS, "kafka_topic_id"), rejects)
             with steps.within("aggregates"):
                 new, late = merge_new_events(cur)

@@ -1,7 +1,8 @@
 """The event schema (docs/design.md §3) and the small records the simulator is built from.
 
 Events travel as pre-serialised JSON bytes; this module names their fields and the codes the
-simulator tags them with for the ledger. What a valid event is, is contract/event.schema.json.
+simulator tags them with for the ledger. What a valid event is, and the order of its fields,
+is contract/event.schema.json (`contract.first_reason` checks one).
 """
 
 from __future__ import annotations
@@ -14,26 +15,6 @@ import contract
 # From the contract, in its order: the codes below index EVENT_TYPES, users index DEVICE_TYPES.
 EVENT_TYPES = contract.EVENT_TYPES
 DEVICE_TYPES = contract.DEVICE_TYPES
-
-# Field order of every serialised event; extras (category, referrer, country) come last-ish.
-FIELDS = (
-    "event_id",
-    "event_type",
-    "timestamp",
-    "user_id",
-    "session_id",
-    "product_id",
-    "page_url",
-    "category",
-    "price",
-    "quantity",
-    "order_id",
-    "user_agent",
-    "ip_address",
-    "device_type",
-    "country",
-    "referrer",
-)
 
 # Codes carried next to each serialised message so the ledger can count without parsing.
 # Bits 0-1: event type index; flags above. Fault copies use the high bits.
@@ -88,11 +69,6 @@ def device_from_user_agent(user_agent: str) -> str:
     if "iPhone" in user_agent or "Mobile" in user_agent:
         return "mobile"
     return "desktop"
-
-
-def validate_event(event: Any) -> str | None:
-    """None for a valid event, else the processor's reason for it (contract/event.schema.json)."""
-    return contract.first_reason(event)
 
 
 _USER_ID = '"user_id":"'

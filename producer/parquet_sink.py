@@ -24,32 +24,16 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+import contract
 from producer.behavior import AT, CODE, TEXT, Event
 from producer.ledger import Tally
 from producer.models import MALFORMED
 from producer.publish import Delivery, PublishError
 
 _TEXT = pa.string()
-FIELDS = pa.schema(
-    [
-        ("event_id", _TEXT),
-        ("event_type", _TEXT),
-        ("timestamp", _TEXT),
-        ("user_id", _TEXT),
-        ("session_id", _TEXT),
-        ("product_id", _TEXT),
-        ("page_url", _TEXT),
-        ("category", _TEXT),
-        ("price", pa.decimal128(12, 2)),
-        ("quantity", pa.int32()),
-        ("order_id", _TEXT),
-        ("user_agent", _TEXT),
-        ("ip_address", _TEXT),
-        ("device_type", _TEXT),
-        ("country", _TEXT),
-        ("referrer", _TEXT),
-    ]
-)
+# The contract's fields, in its order; all are text but these.
+_TYPES = {"price": pa.decimal128(12, 2), "quantity": pa.int32()}
+FIELDS = pa.schema([(name, _TYPES.get(name, _TEXT)) for name in contract.FIELDS])
 SCHEMA = FIELDS.append(pa.field("event_time", pa.timestamp("ms", tz="UTC")))
 MALFORMED_SCHEMA = pa.schema(
     [("event_time", pa.timestamp("ms", tz="UTC")), ("kind", pa.int8()), ("raw", _TEXT)]

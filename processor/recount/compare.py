@@ -303,11 +303,9 @@ def compare(
     events = stored_events(conn)  # the transaction's snapshot starts here
     stored_late = len(events.late)
     earlier = earlier_copies(conn, extent.topic_id)
-    if earlier:
-        old = {c.event.event_id for c in earlier}
+    old = {c.event.event_id for c in earlier}
+    if old:
         events = StoredEvents(ids=events.ids - old, late=events.late - old)
-    else:
-        old = set()
     # A message of the current topic whose event_id an earlier topic stored is a duplicate.
     stored_partition = stored_partitions(conn, tally.spread())
     copies = [c for c in tally.copies(stored_partition) if c.event.event_id not in old]

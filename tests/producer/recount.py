@@ -11,11 +11,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from contract import first_reason
 from producer.clock import parse_instant
 from producer.config import BehaviorSettings, FaultSettings, TrafficSettings
 from producer.data_generator import Simulator
 from producer.faults import FaultInjector
-from producer.models import DUPLICATE, EVENT_TYPES, LATE, MALFORMED, validate_event
+from producer.models import DUPLICATE, EVENT_TYPES, LATE, MALFORMED
 
 
 def recount(lines: list[str], late_texts: set[str] | None = None) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def recount(lines: list[str], late_texts: set[str] | None = None) -> dict[str, A
         except json.JSONDecodeError:
             malformed += 1
             continue
-        if validate_event(event) is not None:
+        if first_reason(event) is not None:
             malformed += 1
             continue
         if event["event_id"] in ids:
@@ -65,7 +66,7 @@ def valid_lines(lines: list[str]) -> set[str]:
     out = set()
     for line in lines:
         try:
-            if validate_event(json.loads(line)) is None:
+            if first_reason(json.loads(line)) is None:
                 out.add(line)
         except json.JSONDecodeError:
             continue

@@ -6,6 +6,7 @@ import itertools
 import json
 from collections import Counter
 
+from contract import first_reason
 from producer.behavior import Event
 from producer.config import FaultSettings
 from producer.faults import FaultInjector
@@ -18,7 +19,6 @@ from producer.models import (
     ORDER_FIRST,
     SESSION_FIRST,
     USER_FIRST,
-    validate_event,
 )
 
 
@@ -51,7 +51,7 @@ def test_every_fault_is_counted_exactly(sample: list[Event]) -> None:
         except json.JSONDecodeError:
             reasons["invalid_json"] += 1
             continue
-        reason = validate_event(event)
+        reason = first_reason(event)
         if reason:
             reasons[reason.split(":")[0]] += 1
         else:

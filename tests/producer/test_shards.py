@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from infra.env import ConfigError
-from processor.ledger_check import LedgerError, expectations, merge_ledgers
+from processor.ledger_check import LedgerError, combined, expectations
 from producer.producer import main
 from producer.shards import parse_shard, shard_seed, share
+from producer.workers import merge_records
 
 BASE = ["--mode", "backfill", "--start", "2025-05-05", "--days", "1", "--rate", "2"]
 BASE += ["--seed", "9", "--progress", "0", "--duplicates", "0.01", "--malformed", "0.01"]
@@ -79,7 +80,7 @@ def test_a_shard_is_deterministic_and_1_of_1_is_the_whole_run(runs: dict[str, An
 
 def test_two_shards_at_half_the_rate_have_the_statistics_of_the_whole(runs: dict[str, Any]) -> None:
     whole = runs["whole"][1]
-    merged = merge_ledgers([(Path("one"), runs["one"][1]), (Path("two"), runs["two"][1])])
+    merged = merge_records([runs["one"][1], runs["two"][1]], 2)
     ratios: dict[str, tuple[float, float]] = {}
     for name, ledger in (("whole", whole), ("shards", merged)):
         events, sessions = ledger["events"], ledger["sessions"]
@@ -101,12 +102,13 @@ def test_events_are_split_between_the_shards(tmp_path: Path) -> None:
 
 def test_ledgers_of_shards_add_up_and_one_shard_twice_is_refused(runs: dict[str, Any]) -> None:
     one, two = runs["one"][1], runs["two"][1]
-    merged = expectations(merge_ledgers([(Path("a"), one), (Path("b"), two)]))
+    merged, undelivered = combined([(Path("a"), one), (Path("b"), two)])
+    assert undelivered == 0
     for name in ("events", "sessions", "users", "orders", "rejected", "duplicates"):
         assert merged[name] == expectations(one)[name] + expectations(two)[name]
     assert merged["revenue"] == expectations(one)["revenue"] + expectations(two)["revenue"]
     with pytest.raises(LedgerError, match="seed 9, shard 2/2"):
-        merge_ledgers([(Path("b"), two), (Path("c"), runs["again"][1])])
+        combined([(Path("b"), two), (Path("c"), runs["again"][1])])
 
 
 def test_a_bad_shard_is_one_line_naming_where_it_came_from(
