@@ -6,6 +6,7 @@ Entry points call `ProcessorSettings.from_env(load_env())`; nothing below them r
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -16,6 +17,7 @@ from infra.settings import PostgresTarget
 
 # PROCESSOR_SPARK_UI: off (no web UI) or on (127.0.0.1 only, no kill links; spark_session.py).
 SPARK_UI_MODES = ("off", "on")
+DAY = 86_400.0
 
 
 class ProcessorError(RuntimeError):
@@ -98,6 +100,22 @@ def _trigger(env: Mapping[str, str]) -> float:
     return value
 
 
+def _retention(env: Mapping[str, str]) -> int:
+    """PROCESSOR_RAW_RETENTION: whole days of raw_events and rejected_events kept (0 or off:
+    keep everything). The tables are partitioned by day, so a duration is rounded up to days."""
+    key = "PROCESSOR_RAW_RETENTION"
+    raw = (env.get(key) or "7d").strip()
+    if raw.lower() in ("off", "0"):
+        return 0
+    seconds = _duration(env, key, "7d")
+    if not DAY <= seconds <= 36_500 * DAY:
+        raise ConfigError(
+            f"{key}={raw!r} must be at least 1d (partitions hold a day each) and at most "
+            f"36500d, or off to keep every raw event; for example {key}=7d"
+        )
+    return math.ceil(seconds / DAY)
+
+
 def default_checkpoint_dir(topic: str, local: Path = LOCAL) -> Path:
     """Checkpoint folder derived from the topic name, so switching topics starts cleanly."""
     return local / "checkpoints" / re.sub(r"[^A-Za-z0-9._-]", "_", topic)
@@ -124,6 +142,7 @@ class ProcessorSettings:
     reject_payload_bytes: int = 4096
     on_data_loss: str = "fail"
     spark_ui: str = "off"
+    raw_retention_days: int = 7  # 0: raw_events and rejected_events keep every row
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], local: Path = LOCAL) -> ProcessorSettings:
@@ -166,6 +185,7 @@ class ProcessorSettings:
             reject_payload_bytes=max(_count(env, "PROCESSOR_REJECT_PAYLOAD_BYTES", "4096"), 1),
             on_data_loss=_choice(env, "PROCESSOR_ON_DATA_LOSS", "fail", ("fail", "continue")),
             spark_ui=_choice(env, "PROCESSOR_SPARK_UI", "off", SPARK_UI_MODES),
+            raw_retention_days=_retention(env),
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:

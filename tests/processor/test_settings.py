@@ -50,3 +50,14 @@ def test_the_schema_is_a_plain_name_the_processor_can_put_in_its_search_path() -
     for bad in ("bad-name", "Analytics", "1st", "a b", "x;drop", "a" * 64):
         with pytest.raises(ConfigError, match=r"POSTGRES_SCHEMA=.* must be a plain lowercase name"):
             settings(POSTGRES_SCHEMA=bad)
+
+
+def test_raw_retention_is_whole_days_or_off() -> None:
+    days = {
+        given: settings(PROCESSOR_RAW_RETENTION=given).raw_retention_days
+        for given in ("", "7d", "1d", "36h", "30d", "off", "0")
+    }
+    assert days == {"": 7, "7d": 7, "1d": 1, "36h": 2, "30d": 30, "off": 0, "0": 0}
+    for bad in ("2h", "forever", "-1d", "40000d"):
+        with pytest.raises(ConfigError, match="PROCESSOR_RAW_RETENTION"):
+            settings(PROCESSOR_RAW_RETENTION=bad)
