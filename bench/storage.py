@@ -33,10 +33,13 @@ _bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_bench)
 Fixture, PY = _bench.Fixture, _bench.PY
 
+# Partitioned tables (raw_events, rejected_events) as the sum of their partitions.
 SIZES = """
-SELECT c.relname, pg_total_relation_size(c.oid)
+SELECT c.relname, CASE c.relkind WHEN 'p' THEN
+    (SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree(c.oid) AS t)
+    ELSE pg_total_relation_size(c.oid) END
 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname = current_schema() AND c.relkind = 'r'
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY 2 DESC
 """
 
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=500_000, help="backfill size (default 500,000)")
     ap.add_argument("--rate", type=float, default=200.0, help="events/s for the day figure (200)")
+    ap.add_argument(
+        "--retention-days", type=int, default=7, help="PROCESSOR_RAW_RETENTION in days (7)"
+    )
     args = ap.parse_args(argv)
     if args.events < 1000 or not 0 < args.rate < 1e7:
         ap.error("--events must be at least 1000 and --rate between 0 and 10,000,000")
@@ -87,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         f"storage: {stored:,} events stored; raw_events {raw:.0f} B/event "
         f"({raw * per_day / 1e9:.1f} GB/day at {args.rate:g} events/s); whole schema "
         f"{total / stored:.0f} B/event ({total / stored * per_day / 1e9:.1f} GB/day)"
+    )
+    # Retention keeps whole days: up to retention + 1 of them (today's is filling).
+    kept = args.retention_days + 1
+    print(
+        f"storage: with PROCESSOR_RAW_RETENTION={args.retention_days}d raw_events stays under "
+        f"{raw * per_day * kept / 1e9:.1f} GB at {args.rate:g} events/s ({kept} days of "
+        "partitions at most); the aggregates keep growing, by sessions and hours"
     )
     return 0
 

@@ -30,10 +30,51 @@ SELECT format('SET ROLE %I', :'owner') \gexec
 CREATE SCHEMA IF NOT EXISTS :"schema";
 SET search_path TO :"schema";
 
+-- An older schema's raw_events and rejected_events were plain tables: each is renamed here and
+-- becomes, as it is, the first partition of its new partitioned table (below). Its unique keys
+-- stay (as every partition's, below); its other indexes go, and the partitioned table's are
+-- built on it once, when it is attached.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['raw_events', 'rejected_events'] LOOP
+        CONTINUE WHEN NOT EXISTS (
+            SELECT FROM pg_class WHERE oid = to_regclass(t) AND relkind = 'r');
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', t, t || '_unpartitioned');
+        EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS kafka_topic_id text NOT NULL '
+                       'DEFAULT %L', t || '_unpartitioned', '');
+        IF t = 'raw_events' THEN
+            DROP INDEX IF EXISTS raw_events_event_time_idx, raw_events_event_time_brin,
+                raw_events_session_idx, raw_events_purchase_time_idx;
+        ELSE
+            DROP INDEX IF EXISTS rejected_events_position_idx;
+        END IF;
+    END LOOP;
+    IF to_regclass('rejected_events_unpartitioned') IS NOT NULL
+       AND NOT EXISTS (SELECT FROM pg_inherits
+                       WHERE inhrelid = to_regclass('rejected_events_unpartitioned')) THEN
+        ALTER TABLE rejected_events_unpartitioned
+            ADD COLUMN IF NOT EXISTS payload_bytes bigint,
+            ADD COLUMN IF NOT EXISTS payload_sha256 text;
+        ALTER SEQUENCE IF EXISTS rejected_events_id_seq
+            RENAME TO rejected_events_unpartitioned_id_seq;
+    END IF;
+END
+$$;
+
 -- Every valid event once. Event fields, then where it came from.
+-- Partitioned by the UTC day it was stored (processed_at), so that PROCESSOR_RAW_RETENTION
+-- drops whole days (keep_partitions() below). A unique key of a partitioned table must hold the
+-- partition key, so event_id is unique within each day's partition by its own unique index
+-- (made with the partition), and across days by the writers' rule: every batch holds its
+-- schema's writer lock (db/merge/writer_lock.sql) while it looks up which of its ids are
+-- stored (in every partition) and stores the others, so no two batches store one id.
 CREATE TABLE IF NOT EXISTS raw_events (
-    event_id        uuid PRIMARY KEY,
-    event_type      text NOT NULL CHECK (event_type IN ('page_view', 'add_to_cart', 'purchase')),
+    event_id        uuid NOT NULL,
+    -- Named as an older schema's plain table named them, which an upgrade attaches (below).
+    event_type      text NOT NULL CONSTRAINT raw_events_event_type_check
+                    CHECK (event_type IN ('page_view', 'add_to_cart', 'purchase')),
     event_time      timestamptz NOT NULL,
     user_id         uuid NOT NULL,
     session_id      uuid NOT NULL,
@@ -41,7 +82,8 @@ CREATE TABLE IF NOT EXISTS raw_events (
     page_url        text NOT NULL,
     user_agent      text,
     ip_address      inet,
-    device_type     text NOT NULL CHECK (device_type IN ('desktop', 'mobile', 'tablet')),
+    device_type     text NOT NULL CONSTRAINT raw_events_device_type_check
+                    CHECK (device_type IN ('desktop', 'mobile', 'tablet')),
     price           numeric(12, 2),
     quantity        integer,
     order_id        uuid,
@@ -52,22 +94,20 @@ CREATE TABLE IF NOT EXISTS raw_events (
     kafka_partition integer NOT NULL,
     kafka_offset    bigint NOT NULL,
     kafka_timestamp timestamptz,
-    processed_at    timestamptz NOT NULL DEFAULT now()
-);
--- Kafka's id of the topic the event was read from ('' before it was recorded): after the
--- topic is deleted and created again, verify --from-topic takes the earlier topic's events
--- from here, since Kafka no longer has them. A constant default adds no rewrite.
-ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS kafka_topic_id text NOT NULL DEFAULT '';
+    processed_at    timestamptz NOT NULL DEFAULT now(),
+    -- Kafka's id of the topic the event was read from ('' before it was recorded): after the
+    -- topic is deleted and created again, verify --from-topic takes the earlier topic's events
+    -- from here, since Kafka no longer has them.
+    kafka_topic_id  text NOT NULL DEFAULT ''
+) PARTITION BY RANGE (processed_at);
 -- Time ranges over raw_events (dashboard panels, the last-minute KPI) use a BRIN index: rows
 -- arrive in about event-time order, so block ranges stay narrow, and keeping it up costs a
 -- micro-batch's insert almost nothing (a B-tree on event_time cost about a third of it).
 -- autosummarize: autovacuum summarizes each block range once it fills.
-DROP INDEX IF EXISTS raw_events_event_time_idx;
 CREATE INDEX IF NOT EXISTS raw_events_event_time_brin ON raw_events USING brin (event_time)
     WITH (pages_per_range = 32, autosummarize = on);
 -- No index on session_id: nothing reads raw_events by session on the hot path, and every
 -- index costs each micro-batch's insert (verify recomputes sessions with a full scan anyway).
-DROP INDEX IF EXISTS raw_events_session_idx;
 -- The dashboard's revenue and orders over the last hour read only purchases.
 CREATE INDEX IF NOT EXISTS raw_events_purchase_time_idx ON raw_events (event_time)
     WHERE event_type = 'purchase';
@@ -148,9 +188,10 @@ CREATE TABLE IF NOT EXISTS dashboard_metrics (
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per message that is not a valid event.
+-- One row per message that is not a valid event; partitioned by the UTC day it was stored,
+-- like raw_events.
 CREATE TABLE IF NOT EXISTS rejected_events (
-    id              bigserial PRIMARY KEY,
+    id              bigserial NOT NULL,  -- unique: one sequence for every partition
     -- A bounded prefix (PROCESSOR_REJECT_PAYLOAD_BYTES) of the message as received, with the
     -- size and SHA-256 of the whole, so that a 10 MB message costs kilobytes here.
     raw_payload     text,
@@ -161,17 +202,35 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     kafka_offset    bigint,
     kafka_timestamp timestamptz,
     reason          text NOT NULL,
-    rejected_at     timestamptz NOT NULL DEFAULT now()
+    rejected_at     timestamptz NOT NULL DEFAULT now(),
+    -- Kafka's id of the topic the message was read from: a topic deleted and created again
+    -- under the same name reuses offsets, and its messages are other messages.
+    kafka_topic_id  text NOT NULL DEFAULT ''
+) PARTITION BY RANGE (rejected_at);
+-- A message is rejected once, even if its batch is read again from a fresh checkpoint: each
+-- partition has a unique index on the position (made with it), and a batch looks its
+-- positions up in every partition under the writer lock (insert_rejects.sql).
+
+-- What retention dropped (keep_partitions() below), one row per partition: enough for verify
+-- to add the dropped rows to its totals and to leave out the hours, products and sessions
+-- whose events are no longer all stored.
+CREATE TABLE IF NOT EXISTS retention_log (
+    id               bigserial PRIMARY KEY,
+    table_name       text NOT NULL,  -- raw_events | rejected_events
+    partition_name   text NOT NULL,
+    stored_before    timestamptz NOT NULL,  -- the partition held rows stored before this
+    rows             bigint NOT NULL,
+    late_rows        bigint NOT NULL DEFAULT 0,
+    page_views       bigint NOT NULL DEFAULT 0,
+    add_to_carts     bigint NOT NULL DEFAULT 0,
+    purchases        bigint NOT NULL DEFAULT 0,
+    revenue          numeric(38, 2) NOT NULL DEFAULT 0,
+    first_event_time timestamptz,
+    last_event_time  timestamptz,
+    -- The highest Kafka offset dropped per topic id and partition: {"<topic id>:<p>": offset}.
+    last_offsets     jsonb NOT NULL DEFAULT '{}',
+    dropped_at       timestamptz NOT NULL DEFAULT now()
 );
-ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_bytes bigint;
-ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS payload_sha256 text;
--- Kafka's id of the topic the message was read from: a topic deleted and created again under
--- the same name reuses offsets, and its messages are other messages.
-ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS kafka_topic_id text NOT NULL DEFAULT '';
--- A message is rejected once, even if its batch is read again from a fresh checkpoint.
-DROP INDEX IF EXISTS rejected_events_position_idx;
-CREATE UNIQUE INDEX IF NOT EXISTS rejected_events_message_idx
-    ON rejected_events (kafka_topic, kafka_topic_id, kafka_partition, kafka_offset);
 
 -- The batch ledger: one row per committed micro-batch.
 CREATE TABLE IF NOT EXISTS pipeline_batches (
@@ -247,16 +306,129 @@ CREATE TABLE IF NOT EXISTS session_orders (
 );
 
 -- The BRIN index is summarized after each batch (db/merge/summarize_time_index.sql), which
--- only the table's owner may do: the processor calls this owner's function for it.
+-- only the table's owner may do: the processor calls this owner's function for it. The index
+-- is partitioned like its table: each day's partition has its own.
 SELECT format($f$
 CREATE OR REPLACE FUNCTION summarize_time_index() RETURNS integer
 LANGUAGE sql SECURITY DEFINER SET search_path = %I, pg_catalog, pg_temp AS $b$
-    SELECT coalesce(max(brin_summarize_new_values(c.oid)), 0)
-    FROM pg_class AS c
-    WHERE c.oid = to_regclass('raw_events_event_time_brin')
+    SELECT coalesce(sum(brin_summarize_new_values(t.relid)), 0)::integer
+    FROM pg_partition_tree(to_regclass('raw_events_event_time_brin')) AS t
+    WHERE t.isleaf
 $b$$f$, :'schema') \gexec
 REVOKE ALL ON FUNCTION summarize_time_index() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION summarize_time_index() TO :"runtime_user";
+
+-- Retention (PROCESSOR_RAW_RETENTION, in days; 0 keeps everything), run by the processor at
+-- start and once a day (db/merge/keep_partitions.sql), as this owner's function: the processor
+-- may neither create nor drop tables. For raw_events and rejected_events it makes the
+-- partitions of today and tomorrow (UTC) if they are missing, each with its unique index (the
+-- event id; the Kafka position of a rejected message), then drops every partition whose
+-- rows were all stored more than retention_days ago, noting each in retention_log first.
+-- Returns the number of partitions dropped.
+CREATE OR REPLACE FUNCTION keep_partitions(retention_days integer) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    today   timestamptz := date_trunc('day', now(), 'UTC');
+    parent  text;
+    day     timestamptz;
+    name    text;
+    part    record;
+    dropped integer := 0;
+BEGIN
+    FOREACH parent IN ARRAY ARRAY['raw_events', 'rejected_events'] LOOP
+        FOREACH day IN ARRAY ARRAY[today, today + interval '1 day'] LOOP
+            name := parent || '_' || to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD');
+            BEGIN
+                EXECUTE format(
+                    'CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                    name, parent, day, day + interval '1 day');
+            EXCEPTION WHEN invalid_object_definition THEN
+                CONTINUE;  -- an upgraded schema's first partition covers the day already
+            END;
+            EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I (%s)', name || '_key', name,
+                           CASE parent WHEN 'raw_events' THEN 'event_id'
+                           ELSE 'kafka_topic, kafka_topic_id, kafka_partition, kafka_offset' END);
+        END LOOP;
+        CONTINUE WHEN coalesce(retention_days, 0) <= 0;
+        FOR part IN
+            SELECT c.relname, b.upper
+            FROM pg_inherits AS i
+            JOIN pg_class AS c ON c.oid = i.inhrelid
+            CROSS JOIN LATERAL (
+                SELECT substring(pg_get_expr(c.relpartbound, c.oid)
+                                 FROM 'TO \(''([^'']+)''\)')::timestamptz AS upper
+            ) AS b
+            WHERE i.inhparent = parent::regclass
+              AND b.upper <= now() - make_interval(days => retention_days)
+            ORDER BY b.upper
+        LOOP
+            IF parent = 'raw_events' THEN
+                EXECUTE format($q$
+                    INSERT INTO retention_log (
+                        table_name, partition_name, stored_before, rows, late_rows, page_views,
+                        add_to_carts, purchases, revenue, first_event_time, last_event_time,
+                        last_offsets)
+                    SELECT %L, %L, %L, count(*), count(*) FILTER (WHERE is_late),
+                        count(*) FILTER (WHERE event_type = 'page_view'),
+                        count(*) FILTER (WHERE event_type = 'add_to_cart'),
+                        count(*) FILTER (WHERE event_type = 'purchase'),
+                        coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0),
+                        min(event_time), max(event_time),
+                        coalesce((SELECT jsonb_object_agg(k, o) FROM (
+                            SELECT kafka_topic_id || ':' || kafka_partition AS k,
+                                   max(kafka_offset) AS o
+                            FROM %I GROUP BY 1) AS m), '{}')
+                    FROM %I$q$, parent, part.relname, part.upper, part.relname, part.relname);
+            ELSE
+                EXECUTE format($q$
+                    INSERT INTO retention_log (
+                        table_name, partition_name, stored_before, rows, last_offsets)
+                    SELECT %L, %L, %L, count(*),
+                        coalesce((SELECT jsonb_object_agg(k, o) FROM (
+                            SELECT kafka_topic_id || ':' || kafka_partition AS k,
+                                   max(kafka_offset) AS o
+                            FROM %I WHERE kafka_partition IS NOT NULL GROUP BY 1) AS m), '{}')
+                    FROM %I$q$, parent, part.relname, part.upper, part.relname, part.relname);
+            END IF;
+            EXECUTE format('DROP TABLE %I', part.relname);
+            dropped := dropped + 1;
+        END LOOP;
+    END LOOP;
+    RETURN dropped;
+END
+$$;
+SELECT format('ALTER FUNCTION keep_partitions(integer) SET search_path = %I, pg_catalog, pg_temp',
+              :'schema') \gexec
+REVOKE ALL ON FUNCTION keep_partitions(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION keep_partitions(integer) TO :"runtime_user";
+
+-- An upgraded schema's old table (renamed above) becomes the partition of everything stored up
+-- to the end of its last day; an empty one is dropped.
+DO $$
+DECLARE
+    t text;
+    upper timestamptz;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['raw_events', 'rejected_events'] LOOP
+        CONTINUE WHEN to_regclass(t || '_unpartitioned') IS NULL
+            OR EXISTS (SELECT FROM pg_inherits WHERE inhrelid = to_regclass(t || '_unpartitioned'));
+        EXECUTE format('SELECT date_trunc(%L, max(%I), %L) + interval %L FROM %I', 'day',
+                       CASE t WHEN 'raw_events' THEN 'processed_at' ELSE 'rejected_at' END, 'UTC',
+                       '1 day', t || '_unpartitioned') INTO upper;
+        IF upper IS NULL THEN
+            EXECUTE format('DROP TABLE %I', t || '_unpartitioned');
+        ELSE
+            EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)',
+                           t, t || '_unpartitioned', upper);
+        END IF;
+    END LOOP;
+    IF to_regclass('rejected_events_unpartitioned') IS NOT NULL THEN
+        PERFORM setval('rejected_events_id_seq',
+                       (SELECT max(id) FROM rejected_events_unpartitioned));
+    END IF;
+END
+$$;
+SELECT keep_partitions(0);
 
 -- Privileges, never ownership: the processor reads and writes the tables (and the sequences
 -- behind their ids); the reader only reads. Tables made later get the same (default privileges).

@@ -1,13 +1,14 @@
 """One micro-batch in (Arrow tables), one PostgreSQL transaction out: the commit rule lives here.
 
-Inside a single transaction, per chunk: leave out the event ids raw_events holds already
-(raw_events' primary key is the truth about duplicates, across batches too), COPY the rest
+Inside a single transaction, holding the schema's writer lock, per chunk: leave out the event
+ids raw_events holds already (the truth about duplicates, across batches too), COPY the rest
 straight into raw_events (one copy per id, late ones flagged: processor/encode.py) and into
 stage_new. Then merge only the new, non-late events into user_sessions, product_metrics and
 hourly_metrics (db/merge/*.sql), store rejections, record the batch in pipeline_batches and
 refresh dashboard_metrics. A batch already in pipeline_batches is skipped, so a replay after a
 crash changes nothing. Lost connections (PostgreSQL restarting) are retried with backoff; the
-batch is then redone from the start in a fresh transaction.
+batch is then redone from the start in a fresh transaction. Retention (whole days of
+raw_events and rejected_events) runs at start and once a day, between batches.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SinkRules:
     max_lateness_seconds: float = 3600.0
     on_data_loss: str = "fail"  # or "continue": record the gap in data_gaps and go on
     payload_prefix_bytes: int = 4096
+    retention_days: int = 7  # raw_events and rejected_events (0: keep everything)
 
 
 class Chunks:
@@ -133,6 +135,7 @@ class PostgresSink:
         self._clock = clock
         self._sleep = sleep
         self._conn: psycopg.Connection[Any] | None = None
+        self._partitions_kept: tuple[str, float] | None = None  # (UTC day, clock) of the last
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -230,21 +233,54 @@ class PostgresSink:
 
     def write_batch(self, batch: BatchInput) -> BatchResult:
         """Apply one micro-batch in one transaction, or skip it if it is already recorded."""
-        lateness = self._rules
-
-        def work(conn: psycopg.Connection[Any]) -> BatchResult:
-            try:
-                return _write(conn, batch, lateness, careful=False)
-            except psycopg.errors.UniqueViolation:
-                # Another writer stored one of the batch's event ids after this transaction
-                # looked: redo the batch the way that skips ids stored meanwhile.
-                log.warning("batch %d: an event id was stored meanwhile; redoing", batch.batch_id)
-                return _write(conn, batch, lateness, careful=True)
-
-        result = self._retrying(f"writing batch {batch.batch_id}", work)
+        rules = self._rules
+        self.keep_partitions()
+        result = self._retrying(
+            f"writing batch {batch.batch_id}", lambda conn: _write(conn, batch, rules)
+        )
         if result.new_events:
             self._summarize_time_index()
         return result
+
+    def keep_partitions(self, force: bool = False) -> int | None:
+        """Retention: make today's and tomorrow's partitions, drop those older than the rule.
+
+        Runs when the UTC day has changed since it last ran, and at least hourly (a failed
+        drop is tried again), in a short transaction of its own that gives up waiting for a
+        lock (a dashboard reading the table) after 5 s. Returns the partitions dropped, or None
+        when it did not run or gave up (tomorrow's partition exists a day ahead, so the next
+        batches still have theirs).
+        """
+        day, now = datetime.now(UTC).date().isoformat(), self._clock()
+        last = self._partitions_kept
+        if not force and last is not None and last[0] == day and now - last[1] < 3600:
+            return None
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '5s'")
+                row = conn.execute(
+                    load_sql("merge", "keep_partitions"), {"days": self._rules.retention_days}
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        try:
+            if last is None:  # at start the partitions must be there: retried like a batch
+                dropped = self._retrying("making raw_events' partitions", work)
+            else:
+                dropped = work(self._connect())
+        except psycopg.errors.LockNotAvailable:
+            log.info("retention waited too long for a lock; the next batch tries again")
+            return None
+        self._partitions_kept = (day, now)
+        if dropped:
+            log.info(
+                "retention: dropped %d partition(s) of raw_events/rejected_events older than "
+                "%d days (retention_log)",
+                dropped,
+                self._rules.retention_days,
+            )
+        return dropped
 
     def _summarize_time_index(self) -> None:
         """Index upkeep after a commit; best effort (the next batch, or autovacuum, catches up).
@@ -261,23 +297,16 @@ class PostgresSink:
             log.info("raw_events time index not summarized now (%s); later batches will", exc)
 
 
-def store_events(
-    cur: psycopg.Cursor[Any], events: pa.Table, topic_id: str | None, careful: bool = False
-) -> None:
+def store_events(cur: psycopg.Cursor[Any], events: pa.Table, topic_id: str | None) -> None:
     """Store a chunk's events (prepare_events' rows) in raw_events, and the new ones in stage_new.
 
     Ids raw_events already holds are left out, then the rest is copied straight into
-    raw_events. Only another writer storing one of them in between can make that copy fail
-    (a unique violation, which aborts the transaction); `careful` then takes the slower way
-    through stage_events, which skips such ids.
+    raw_events. The batch holds the writer lock (writer_lock.sql), so no other writer stores
+    one of them in between.
     """
     if events.num_rows == 0:
         return
     events = with_topic_id(events, topic_id)
-    if careful:
-        copy_arrow(cur, "stage_events", STORED_COLUMNS, events)
-        cur.execute(load_sql("merge", "insert_events"))
-        return
     ids = events.column("event_id").combine_chunks()
     blob = ids.buffers()[1][ids.offset * 16 : (ids.offset + len(ids)) * 16].to_pybytes()
     stored = cur.execute(load_sql("merge", "stored_ids"), {"ids": blob}, binary=True)
@@ -427,12 +456,11 @@ def save_progress(cur: psycopg.Cursor[Any], batch: BatchInput, order: OffsetOrde
         )
 
 
-def _write(
-    conn: psycopg.Connection[Any], batch: BatchInput, rules: SinkRules, careful: bool
-) -> BatchResult:
+def _write(conn: psycopg.Connection[Any], batch: BatchInput, rules: SinkRules) -> BatchResult:
     key = {"query_name": batch.query_name, "batch_id": batch.batch_id}
     steps = _Steps()
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(load_sql("merge", "writer_lock"))
         row = cur.execute(load_sql("merge", "batch_done"), key).fetchone()
         if row and row[0]:
             batch.chunks.drain()
@@ -451,7 +479,7 @@ def _write(
         # order: a chunk whose predecessors have not arrived waits for them.
         for chunk in ordered():
             events, rejects = split_checked(chunk)
-            store_events(cur, prepare_events(events), batch.topic_id, careful)
+            store_events(cur, prepare_events(events), batch.topic_id)
             rejects = with_topic_id(rejects, batch.topic_id)
             copy_arrow(cur, "stage_rejects", (*REJECT_COLUMNS, "kafka_topic_id"), rejects)
             with steps.within("aggregates"):

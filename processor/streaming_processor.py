@@ -208,9 +208,11 @@ def run(settings: ProcessorSettings, available_now: bool = False) -> MicroBatchH
             max_lateness_seconds=settings.max_lateness_seconds,
             on_data_loss=settings.on_data_loss,
             payload_prefix_bytes=settings.reject_payload_bytes,
+            retention_days=settings.raw_retention_days,
         ),
         settings.db_retry_seconds,
     )
+    sink.keep_partitions()  # today's partitions, and retention, before the first batch
     rules = ParseRules(
         max_future_seconds=settings.max_future_seconds,
         max_message_bytes=settings.max_message_bytes,

@@ -91,6 +91,44 @@ def run_checks(
     return names, differences
 
 
+@dataclass(frozen=True)
+class Retention:
+    """What retention dropped (retention_log): verify cannot check those events any more."""
+
+    partitions: int
+    events: int
+    rejected: int
+    first_event_time: Any
+    last_event_time: Any
+
+    def __str__(self) -> str:
+        line = (
+            f"verify: retention (PROCESSOR_RAW_RETENTION) dropped {self.partitions} "
+            f"partition(s): {self.events:,} raw events and {self.rejected:,} rejected messages "
+            "are counted from retention_log"
+        )
+        if self.events:
+            line += (
+                f"; hours, products and sessions with events from {self.first_event_time} to "
+                f"{self.last_event_time} are not checked against raw events, nor the ledger's "
+                "sessions, users and orders"
+            )
+        return line
+
+
+def retention(conninfo: str) -> Retention | None:
+    """What retention has dropped so far, or None when it dropped nothing."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(rows) FILTER (WHERE table_name = 'raw_events'), 0),"
+            " coalesce(sum(rows) FILTER (WHERE table_name = 'rejected_events'), 0),"
+            " min(first_event_time), max(last_event_time) FROM retention_log"
+        ).fetchone()
+    if row is None or not row[0]:
+        return None
+    return Retention(int(row[0]), int(row[1]), int(row[2]), row[3], row[4])
+
+
 def run_recount(
     settings: ProcessorSettings,
     rules: Rules,
@@ -184,7 +222,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def report_json(
-    schema: str, names: list[str], differences: list[Difference], summary: Summary | None
+    schema: str,
+    names: list[str],
+    differences: list[Difference],
+    summary: Summary | None,
+    dropped: Retention | None = None,
 ) -> str:
     """The outcome as one JSON object (`--json`)."""
     recount = None
@@ -210,6 +252,15 @@ def report_json(
                 {"check": d.check, "key": d.key, "detail": d.detail} for d in differences
             ],
             "recount": recount,
+            "retention": None
+            if dropped is None
+            else {
+                "partitions": dropped.partitions,
+                "events": dropped.events,
+                "rejected": dropped.rejected,
+                "first_event_time": str(dropped.first_event_time),
+                "last_event_time": str(dropped.last_event_time),
+            },
         }
     )
 
@@ -254,6 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     summary: Summary | None = None
     try:
         settings = ProcessorSettings.from_env(env)
+        dropped = retention(settings.pg_conninfo())
+        if from_messages and dropped is not None:
+            print(
+                f"verify: retention dropped {dropped.events:,} raw events and "
+                f"{dropped.rejected:,} rejected messages (retention_log), which a recount from "
+                "the messages would miss: run verify without --from-topic/--from-jsonl, which "
+                "counts them from retention_log (or set PROCESSOR_RAW_RETENTION=off for runs "
+                "you recount)",
+                file=sys.stderr,
+            )
+            return 2
         if from_messages:
             names, differences, summary = run_recount(
                 settings,
@@ -283,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if args.json:
-        print(report_json(settings.pg.schema, list(names), differences, summary))
+        print(report_json(settings.pg.schema, list(names), differences, summary, dropped))
         return 1 if differences else 0
     for difference in differences[: args.limit]:
         print(difference)
@@ -291,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"... and {len(differences) - args.limit} more")
     if summary is not None:
         print(_recount_line(summary))
+    if dropped is not None:
+        print(dropped)
     print(
         f"verify: schema {settings.pg.schema}: {len(names)} checks ({', '.join(names)}), "
         f"{len(differences)} differences"

@@ -1,9 +1,6 @@
 -- Per-connection staging tables for one micro-batch, emptied at every commit or rollback.
 -- stage_new holds the events the batch's transaction actually added to raw_events (the new
--- ones), stage_rejects its rejected messages; both are filled by COPY. stage_events is used
--- only on the careful path of insert_events.sql.
-CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw_events INCLUDING DEFAULTS)
-    ON COMMIT DELETE ROWS;
+-- ones), stage_rejects its rejected messages; both are filled by COPY.
 
 CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
     raw_payload     text,

@@ -1,6 +1,15 @@
 -- The dashboard KPIs that follow from the data, recomputed from raw_events, rejected_events and
 -- pipeline_batches (processing lag and batch figures describe a moment and are not checked).
-WITH newest AS (
+-- Totals count the rows retention dropped (retention_log); the windowed KPIs are left out when
+-- retention dropped events of their last hour.
+WITH dropped AS (
+    SELECT coalesce(sum(rows) FILTER (WHERE table_name = 'raw_events'), 0) AS events,
+           coalesce(sum(late_rows), 0) AS late,
+           coalesce(sum(rows) FILTER (WHERE table_name = 'rejected_events'), 0) AS rejected,
+           min(first_event_time) AS t0, max(last_event_time) AS t1
+    FROM retention_log
+),
+newest AS (
     SELECT max(max_event_time) AS t FROM pipeline_batches
 ),
 ev AS (
@@ -30,7 +39,7 @@ orders_1h AS (
 ),
 expected AS (
     SELECT m.metric_name, m.metric_value
-    FROM newest, sessions_1h, window_5m, orders_1h,
+    FROM newest, dropped, sessions_1h, window_5m, orders_1h,
     LATERAL (VALUES
         ('events_last_minute', (SELECT count(*) FROM ev WHERE event_time > t - interval '1 minute'
                                 AND event_time <= t)::double precision),
@@ -44,13 +53,17 @@ expected AS (
         ('orders_1h', orders_1h.orders::double precision),
         ('avg_order_value_1h', round(orders_1h.revenue / nullif(orders_1h.orders, 0), 2)
                                ::double precision),
-        ('events_total', (SELECT count(*) FROM raw_events)::double precision),
-        ('rejected_events_total', (SELECT count(*) FROM rejected_events)::double precision),
-        ('late_events_total', (SELECT count(*) FROM raw_events WHERE is_late)::double precision),
+        ('events_total', ((SELECT count(*) FROM raw_events) + dropped.events)::double precision),
+        ('rejected_events_total',
+         ((SELECT count(*) FROM rejected_events) + dropped.rejected)::double precision),
+        ('late_events_total',
+         ((SELECT count(*) FROM raw_events WHERE is_late) + dropped.late)::double precision),
         ('data_gaps_total', (SELECT count(*) FROM data_gaps)::double precision),
         ('newest_event_epoch', extract(epoch FROM newest.t)::double precision)
     ) AS m (metric_name, metric_value)
     WHERE newest.t IS NOT NULL
+      AND NOT (m.metric_name NOT LIKE '%\_total' AND m.metric_name <> 'newest_event_epoch'
+               AND dropped.t1 > newest.t - interval '1 hour')
 ),
 stored AS (
     SELECT metric_name, metric_value FROM dashboard_metrics

@@ -1,5 +1,11 @@
 -- hourly_metrics recomputed from raw_events (non-late), with exact distinct counts.
-WITH counts AS (
+WITH -- Hours whose raw events retention dropped in part (retention_log) are left out: their stored
+-- rows count events raw_events no longer holds.
+dropped AS (
+    SELECT first_event_time AS t0, last_event_time AS t1
+    FROM retention_log WHERE table_name = 'raw_events' AND rows > 0
+),
+counts AS (
     SELECT
         date_trunc('hour', event_time) AS window_start,
         count(*) AS events,
@@ -30,4 +36,7 @@ SELECT coalesce(e.window_start, s.window_start)::text AS key, to_jsonb(e) AS exp
        to_jsonb(s) AS stored
 FROM expected AS e FULL JOIN stored AS s ON s.window_start = e.window_start
 WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(s)
+  AND NOT EXISTS (
+      SELECT FROM dropped AS d
+      WHERE coalesce(e.window_start, s.window_start) BETWEEN date_trunc('hour', d.t0) AND d.t1)
 ORDER BY 1

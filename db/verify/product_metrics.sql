@@ -1,5 +1,11 @@
 -- product_metrics recomputed from raw_events (non-late, with a product), compared row by row.
-WITH expected AS (
+WITH -- Hours whose raw events retention dropped in part (retention_log) are left out: their stored
+-- rows count events raw_events no longer holds.
+dropped AS (
+    SELECT first_event_time AS t0, last_event_time AS t1
+    FROM retention_log WHERE table_name = 'raw_events' AND rows > 0
+),
+expected AS (
     SELECT
         date_trunc('hour', event_time) AS window_start,
         product_id,
@@ -23,4 +29,7 @@ SELECT coalesce(e.window_start, s.window_start)::text || ' '
 FROM expected AS e
 FULL JOIN stored AS s ON s.window_start = e.window_start AND s.product_id = e.product_id
 WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(s)
+  AND NOT EXISTS (
+      SELECT FROM dropped AS d
+      WHERE coalesce(e.window_start, s.window_start) BETWEEN date_trunc('hour', d.t0) AND d.t1)
 ORDER BY 1

@@ -1,6 +1,12 @@
 -- user_sessions recomputed from raw_events (non-late), compared row by row.
 -- Returns one row per difference: key, expected row, stored row (null when missing).
-WITH ev AS (
+WITH -- Sessions whose raw events retention dropped in part (retention_log) are left out: their stored
+-- rows count events raw_events no longer holds.
+dropped AS (
+    SELECT first_event_time AS t0, last_event_time AS t1
+    FROM retention_log WHERE table_name = 'raw_events' AND rows > 0
+),
+ev AS (
     SELECT * FROM raw_events WHERE NOT is_late
 ),
 first_event AS (
@@ -44,4 +50,8 @@ SELECT coalesce(e.session_id, s.session_id)::text AS key, to_jsonb(e) AS expecte
        to_jsonb(s) AS stored
 FROM expected AS e FULL JOIN stored AS s ON s.session_id = e.session_id
 WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(s)
+  AND NOT EXISTS (
+      SELECT FROM dropped AS d
+      WHERE (s.session_start <= d.t1 AND s.session_end >= d.t0)
+         OR (e.session_start <= d.t1 AND e.session_end >= d.t0))
 ORDER BY 1

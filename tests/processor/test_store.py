@@ -1,15 +1,18 @@
-"""A chunk's events go straight into raw_events; another writer storing one of its ids at the
-same moment makes the batch redo itself the careful way, and that id is then a duplicate.
+"""A chunk's events go straight into raw_events under the schema's writer lock: another writer
+(a second processor on the same schema) storing one of its ids at the same moment makes the
+batch wait for it, and that id is then a duplicate, never a second row.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from processor.sql import load_sql
 from tests.conftest import Services
 from tests.processor.harness import Harness
 from tests.processor.scenario import eid, scenario
@@ -18,14 +21,15 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_id_stored_by_another_writer_meanwhile_is_a_duplicate(
-    spark, pg_schema: str, services: Services, caplog: pytest.LogCaptureFixture
+    spark, pg_schema: str, services: Services
 ) -> None:
     events = scenario()
     h = Harness(spark, pg_schema)
     other = psycopg.connect(make_conninfo(services.pg_dsn, options=f"-c search_path={pg_schema}"))
     try:
-        # The other writer holds event 3 uncommitted: the batch's look-up cannot see it, and
-        # its copy waits for the other transaction, then fails on the id once that commits.
+        # The other writer takes the writer lock as a batch does and holds event 3
+        # uncommitted: the batch waits for the lock, then finds the id stored.
+        other.execute(load_sql("merge", "writer_lock"))
         other.execute(
             "INSERT INTO raw_events (event_id, event_type, event_time, user_id, session_id,"
             " page_url, device_type, kafka_partition, kafka_offset)"
@@ -35,12 +39,18 @@ def test_an_id_stored_by_another_writer_meanwhile_is_a_duplicate(
             " session_id, page_url, device_type)",
             [eid(3), events[2]["user_id"], events[2]["session_id"]],
         )
-        committer = threading.Timer(1.5, other.commit)
+        committed_at: list[float] = []
+
+        def commit() -> None:
+            committed_at.append(time.monotonic())
+            other.commit()
+
+        committer = threading.Timer(1.5, commit)
         committer.start()
-        with caplog.at_level("WARNING", logger="processor.sink"):
-            h.run(events)
+        h.run(events)
+        finished = time.monotonic()
         committer.join()
-        assert any("stored meanwhile" in r.getMessage() for r in caplog.records)
+        assert committed_at and finished > committed_at[0]  # the batch waited for the lock
         (batch,) = h.table("pipeline_batches", "batch_id")
         assert (batch["input_rows"], batch["duplicate_rows"]) == (8, 1)
         stored = h.rows(
@@ -55,3 +65,19 @@ def test_an_id_stored_by_another_writer_meanwhile_is_a_duplicate(
     finally:
         other.close()
         h.close()
+
+
+def test_writers_of_two_schemas_do_not_wait_for_each_other(
+    pg_schema: str, services: Services
+) -> None:
+    # The lock is per schema: holding one schema's does not hold another's.
+    dsn = services.pg_dsn
+    with (
+        psycopg.connect(make_conninfo(dsn, options=f"-c search_path={pg_schema}")) as a,
+        psycopg.connect(make_conninfo(dsn, options="-c search_path=public")) as b,
+    ):
+        a.execute(load_sql("merge", "writer_lock"))
+        b.execute("SET lock_timeout = '1s'")
+        b.execute(load_sql("merge", "writer_lock"))  # returns at once
+        a.rollback()
+        b.rollback()
