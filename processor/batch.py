@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
+from processor.chunks import BatchInput, Chunks, Counts, TopicRecreated
 from processor.parse import ParseRules, parse_messages
-from processor.sink import BatchInput, BatchResult, Chunks, PostgresSink, TopicRecreated
+from processor.sink import BatchResult, PostgresSink
 
 log = logging.getLogger("processor.batch")
 
@@ -57,15 +58,11 @@ def arrow_stream(df: DataFrame) -> Iterator[pa.RecordBatch]:
 
 @dataclass
 class RunTotals:
-    """Counters over the batches this process handled (for the end-of-run summary)."""
+    """The batches this process handled, and their counts added up (the end-of-run summary)."""
 
     batches: int = 0
     skipped: int = 0
-    input_rows: int = 0
-    new_events: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    late: int = 0
+    counts: Counts = field(default_factory=Counts)
 
     def add(self, result: BatchResult) -> None:
         """Count one committed (or skipped) batch."""
@@ -73,11 +70,7 @@ class RunTotals:
             self.skipped += 1
             return
         self.batches += 1
-        self.input_rows += result.input_rows
-        self.new_events += result.new_events
-        self.rejected += result.rejected_rows
-        self.duplicates += result.duplicate_rows
-        self.late += result.late_rows
+        self.counts += result.counts
 
 
 @dataclass
@@ -159,7 +152,7 @@ class MicroBatchHandler:
             result = self.sink.write_batch(batch)
         finally:
             batch.chunks.drain()  # never leave Spark's result stream half read
-        if result.input_rows:
+        if result.counts.messages:
             self.totals.add(result)
             _log_batch(batch_id, result)
 
@@ -174,15 +167,16 @@ def _log_batch(batch_id: int, result: BatchResult) -> None:
         return
     newest = result.max_kafka_timestamp
     lag = (datetime.now(UTC) - newest).total_seconds() if newest else 0.0
+    c = result.counts
     log.info(
         "batch %d: %d rows, %d new events, %d rejected, %d duplicates, %d late, lag %.1fs, "
         "%d ms (%s)",
         batch_id,
-        result.input_rows,
-        result.new_events,
-        result.rejected_rows,
-        result.duplicate_rows,
-        result.late_rows,
+        c.messages,
+        c.new_events,
+        c.rejected,
+        c.duplicates,
+        c.late,
         lag,
         result.duration_ms,
         ", ".join(f"{name} {ms}" for name, ms in result.steps_ms),

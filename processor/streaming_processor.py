@@ -27,9 +27,10 @@ from infra.owner_only import private_dir, restrict_umask
 from infra.version import add_version
 from processor.batch import MicroBatchHandler
 from processor.checkpoint import batch_end_offsets, retire_checkpoint
+from processor.chunks import SinkRules
 from processor.parse import ParseRules
 from processor.settings import ProcessorError, ProcessorSettings
-from processor.sink import PostgresSink, SinkRules
+from processor.sink import PostgresSink
 
 log = logging.getLogger("processor")
 JVM_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods -XX:+UseParallelGC"
@@ -331,13 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ProcessorError) as exc:
         print(f"processor: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
-    t = handler.totals
+    t, c = handler.totals, handler.totals.counts
     seconds = time.monotonic() - started
     print(
         f"processor: {t.batches} batches committed ({t.skipped} skipped as already done), "
-        f"{t.input_rows} messages, {t.new_events} new events, {t.rejected} rejected, "
-        f"{t.duplicates} duplicates, {t.late} late in {seconds:.1f}s "
-        f"({t.input_rows / seconds if seconds else 0:.0f} messages/s)"
+        f"{c.messages} messages, {c.new_events} new events, {c.rejected} rejected, "
+        f"{c.duplicates} duplicates, {c.late} late in {seconds:.1f}s "
+        f"({c.messages / seconds if seconds else 0:.0f} messages/s)"
     )
     return 0
 

@@ -16,8 +16,9 @@ from pyspark.sql import SparkSession
 
 from infra.env import load_env
 from processor.batch import MicroBatchHandler
+from processor.chunks import SinkRules
 from processor.settings import ProcessorSettings
-from processor.sink import PostgresSink, SinkRules
+from processor.sink import PostgresSink
 from processor.verify import run_checks
 from tests.processor.conftest import kafka_frame
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from processor.sink import DataLoss, SinkRules
+from processor.chunks import DataLoss, SinkRules
 from tests.processor.harness import Harness
 from tests.processor.sample_events import T0, dumps, event
 

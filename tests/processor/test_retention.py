@@ -14,8 +14,8 @@ import pytest
 from psycopg import sql
 
 from infra.postgres import PostgresNative
-from processor.sink import SinkRules
 from processor import verify
+from processor.chunks import SinkRules
 from processor.verify import retention, run_checks
 from tests.conftest import Services
 from tests.processor.harness import Harness
