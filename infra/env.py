@@ -35,6 +35,14 @@ def mask(key: str, value: str) -> str:
     return "****" if any(m in key.upper() for m in SECRET_MARKERS) and value else value
 
 
+def mask_property(key: str, value: str) -> str:
+    """A Kafka client property's value, or asterisks for credentials (`sasl.*`, `ssl.key.*`,
+    anything named like a password, secret or token)."""
+    lowered = key.lower()
+    secret = lowered.startswith(("sasl.", "ssl.key.", "ssl.keystore."))
+    return "****" if value and secret else mask(key, value)
+
+
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable and an example."""
 

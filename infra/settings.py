@@ -1,24 +1,62 @@
-"""Infrastructure settings: one frozen object built from the layered environment at the edge."""
+"""Infrastructure settings: one frozen object built from the layered environment at the edge.
+
+pydantic-settings validates the variables (`InfraVariables`, `PostgresVariables`); the results
+are frozen pydantic dataclasses, so `dataclasses.replace` still works and still validates.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
+from typing import Annotated, Any
 
 from psycopg.conninfo import make_conninfo
+from pydantic import BeforeValidator, Field
+from pydantic.dataclasses import dataclass
 
-from infra.env import LOCAL, ROOT, ConfigError, mask, parse_duration, require
-
-
-def _port(env: Mapping[str, str], key: str, example: str) -> int:
-    raw = require(env, key, example)
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"{key}={raw!r} is not a TCP port; set it, for example {key}={example}")
-    return int(raw)
+from infra.env import LOCAL, ROOT, ConfigError, mask
+from infra.layers import FROZEN, Count, Duration, Layered, Spec, from_variables
 
 
-@dataclass(frozen=True)
+def _text(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_text), Field(min_length=1)]
+Port = Annotated[Count, Field(gt=0, lt=65536)]
+PORT = "a TCP port (1 to 65535)"
+SET = "set"  # a required value: the message says where it was looked for
+
+
+def _postgres_specs(reader: bool) -> dict[str, Spec]:
+    prefix = "POSTGRES_READONLY" if reader else "POSTGRES"
+    return {
+        "host": Spec(env="POSTGRES_HOST", example="127.0.0.1", text=SET),
+        "port": Spec(env="POSTGRES_PORT", example="5432", text=PORT),
+        "dbname": Spec(env="POSTGRES_DB", example="clickstream", text=SET),
+        "user": Spec(
+            env=f"{prefix}_USER", example="grafana_reader" if reader else "clickstream", text=SET
+        ),
+        "password": Spec(
+            env=f"{prefix}_PASSWORD", example="a-long-random-password", text=SET, secret=True
+        ),
+        "schema_name": Spec(env="POSTGRES_SCHEMA", example="analytics", text=SET),
+    }
+
+
+class PostgresVariables(Layered):
+    """One role's POSTGRES_* variables, as pydantic-settings validates them."""
+
+    host: Text
+    port: Port
+    dbname: Text
+    user: Text
+    password: Text = Field(repr=False)
+    schema_name: Text
+
+
+@dataclass(frozen=True, config=FROZEN)
 class PostgresTarget:
     """One PostgreSQL role's way in: the POSTGRES_* settings, read and checked in one place."""
 
@@ -32,15 +70,8 @@ class PostgresTarget:
     @classmethod
     def from_env(cls, env: Mapping[str, str], reader: bool = False) -> PostgresTarget:
         """The processor's (runtime) role's target, or the read-only role's with `reader`."""
-        prefix = "POSTGRES_READONLY" if reader else "POSTGRES"
-        return cls(
-            host=require(env, "POSTGRES_HOST", "127.0.0.1"),
-            port=_port(env, "POSTGRES_PORT", "5432"),
-            dbname=require(env, "POSTGRES_DB", "clickstream"),
-            user=require(env, f"{prefix}_USER", "grafana_reader" if reader else "clickstream"),
-            password=require(env, f"{prefix}_PASSWORD", "a-long-random-password"),
-            schema=require(env, "POSTGRES_SCHEMA", "analytics"),
-        )
+        v = from_variables(PostgresVariables, _postgres_specs(reader), env)
+        return cls(v.host, v.port, v.dbname, v.user, v.password, v.schema_name)
 
     def conninfo(self, **extra: str | int) -> str:
         """libpq connection string for this role (quoted by psycopg), plus `extra` keywords."""
@@ -59,8 +90,53 @@ class PostgresTarget:
         """`host:port/db as user`, for messages."""
         return f"{self.host}:{self.port}/{self.dbname} as {self.user}"
 
+    def variables(self, reader: bool = False) -> list[tuple[str, str, object]]:
+        """(variable, field, value) of each setting, for printing (mask the password)."""
+        specs = _postgres_specs(reader)
+        names = {"schema": "schema_name"}
+        return [
+            (specs[names.get(f.name, f.name)].env, f.name, getattr(self, f.name))
+            for f in fields(self)
+        ]
 
-@dataclass(frozen=True)
+
+INFRA_SPECS = {
+    "kafka_bootstrap": Spec(env="KAFKA_BOOTSTRAP_SERVERS", example="127.0.0.1:9092",
+                            text="host:port"),
+    "kafka_port": Spec(env="KAFKA_PORT", example="9092", text=PORT),
+    "kafka_controller_port": Spec(env="KAFKA_CONTROLLER_PORT", example="9093", text=PORT),
+    "kafka_topic": Spec(env="KAFKA_TOPIC", example="clickstream.raw", text=SET),
+    "kafka_partitions": Spec(env="KAFKA_PARTITIONS", example="3", text="a positive integer"),
+    "kafka_heap": Spec(env="KAFKA_HEAP", example="512m", text=SET),
+    "pg_owner": Spec(env="POSTGRES_OWNER", example="clickstream_owner", text=SET),
+    "pg_reader_timeout": Spec(env="POSTGRES_READONLY_STATEMENT_TIMEOUT", example="30s",
+                              text="a duration between 1ms and 24d"),
+    "grafana_port": Spec(env="GRAFANA_PORT", example="3000", text=PORT),
+    "grafana_admin_user": Spec(env="GRAFANA_ADMIN_USER", example="admin", text=SET),
+    "grafana_admin_password": Spec(env="GRAFANA_ADMIN_PASSWORD", example="a-strong-password",
+                                   text=SET, secret=True),
+}  # fmt: skip
+
+
+class InfraVariables(Layered):
+    """The variables of start/stop/status besides POSTGRES_*, as pydantic-settings validates
+    them."""
+
+    kafka_bootstrap: Text
+    kafka_port: Port | None = None  # Docker mode publishes it; it must agree with the above
+    kafka_controller_port: Port
+    kafka_topic: Text
+    kafka_partitions: Annotated[Count, Field(ge=1)]
+    kafka_heap: Text
+    pg_owner: Text
+    # PostgreSQL keeps it in milliseconds, as an int
+    pg_reader_timeout: Annotated[Duration, Field(ge=0.001, lt=2**31 / 1000)]
+    grafana_port: Port
+    grafana_admin_user: Text
+    grafana_admin_password: Text = Field(repr=False)
+
+
+@dataclass(frozen=True, config=FROZEN)
 class InfraSettings:
     """Everything start/stop/status need to know, with secrets masked when printed."""
 
@@ -74,63 +150,49 @@ class InfraSettings:
     pg_port: int
     pg_db: str
     pg_user: str
-    pg_password: str
+    pg_password: str = field(repr=False)
     pg_schema: str
     pg_reader: str
-    pg_reader_password: str
+    pg_reader_password: str = field(repr=False)
     pg_owner: str
     pg_reader_timeout: str
     grafana_port: int
     grafana_admin_user: str
-    grafana_admin_password: str
+    grafana_admin_password: str = field(repr=False)
     root: Path = ROOT
     local: Path = LOCAL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InfraSettings:
         """Build settings from a `load_env()` mapping; raise ConfigError naming a bad key."""
-        bootstrap = require(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        v = from_variables(InfraVariables, INFRA_SPECS, env)
+        bootstrap = v.kafka_bootstrap
         host, _, port = bootstrap.split(",")[0].rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(
                 f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r} must be host:port, e.g. 127.0.0.1:9092"
             )
-        named = (env.get("KAFKA_PORT") or "").strip()
-        if named and named != port:
+        if v.kafka_port is not None and v.kafka_port != int(port):
             raise ConfigError(
-                f"KAFKA_PORT={named} differs from the port of KAFKA_BOOTSTRAP_SERVERS="
+                f"KAFKA_PORT={v.kafka_port} differs from the port of KAFKA_BOOTSTRAP_SERVERS="
                 f"{bootstrap}: set both to the same port (Docker mode publishes KAFKA_PORT, "
                 f"clients use KAFKA_BOOTSTRAP_SERVERS), for example KAFKA_PORT={port}"
             )
-        partitions = require(env, "KAFKA_PARTITIONS", "3")
-        if not partitions.isdigit() or int(partitions) < 1:
-            raise ConfigError(f"KAFKA_PARTITIONS={partitions!r} must be a positive integer, e.g. 3")
         owner, reader = PostgresTarget.from_env(env), PostgresTarget.from_env(env, reader=True)
-        setup = require(env, "POSTGRES_OWNER", "clickstream_owner")
-        roles = {"POSTGRES_OWNER": setup, "POSTGRES_USER": owner.user}
+        roles = {"POSTGRES_OWNER": v.pg_owner, "POSTGRES_USER": owner.user}
         roles["POSTGRES_READONLY_USER"] = reader.user
         if len(set(roles.values())) < len(roles):
             raise ConfigError(
                 "POSTGRES_OWNER, POSTGRES_USER and POSTGRES_READONLY_USER must be three different "
                 f"roles (the setup role, the processor's, the reader's); got {roles}"
             )
-        raw_timeout = require(env, "POSTGRES_READONLY_STATEMENT_TIMEOUT", "30s")
-        try:
-            timeout_ms = round(parse_duration(raw_timeout) * 1000)
-        except ConfigError:
-            timeout_ms = 0
-        if not 0 < timeout_ms < 2**31:  # PostgreSQL keeps it in milliseconds, as an int
-            raise ConfigError(
-                f"POSTGRES_READONLY_STATEMENT_TIMEOUT={raw_timeout!r} must be a duration "
-                "between 1ms and 24d, for example POSTGRES_READONLY_STATEMENT_TIMEOUT=30s"
-            )
         return cls(
             kafka_bootstrap=bootstrap,
             kafka_port=int(port),
-            kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", "9093"),
-            kafka_topic=require(env, "KAFKA_TOPIC", "clickstream.raw"),
-            kafka_partitions=int(partitions),
-            kafka_heap=require(env, "KAFKA_HEAP", "512m"),
+            kafka_controller_port=v.kafka_controller_port,
+            kafka_topic=v.kafka_topic,
+            kafka_partitions=v.kafka_partitions,
+            kafka_heap=v.kafka_heap,
             pg_host=owner.host,
             pg_port=owner.port,
             pg_db=owner.dbname,
@@ -139,11 +201,11 @@ class InfraSettings:
             pg_schema=owner.schema,
             pg_reader=reader.user,
             pg_reader_password=reader.password,
-            pg_owner=setup,
-            pg_reader_timeout=f"{timeout_ms}ms",
-            grafana_port=_port(env, "GRAFANA_PORT", "3000"),
-            grafana_admin_user=require(env, "GRAFANA_ADMIN_USER", "admin"),
-            grafana_admin_password=require(env, "GRAFANA_ADMIN_PASSWORD", "a-strong-password"),
+            pg_owner=v.pg_owner,
+            pg_reader_timeout=f"{round(v.pg_reader_timeout * 1000)}ms",
+            grafana_port=v.grafana_port,
+            grafana_admin_user=v.grafana_admin_user,
+            grafana_admin_password=v.grafana_admin_password,
         )
 
     def pg_dsn(self, reader: bool = False) -> str:

@@ -295,7 +295,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--max-offsets-per-trigger", type=int, help="PROCESSOR_MAX_OFFSETS_PER_TRIGGER")
     p.add_argument("--starting-offsets", help="KAFKA_STARTING_OFFSETS: earliest or latest")
-    p.add_argument("--show-settings", action="store_true", help="print the settings and exit")
+    p.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print each setting with its variable (secrets masked) and exit",
+    )
     return p.parse_args(argv)
 
 
@@ -310,8 +314,7 @@ def build_settings(args: argparse.Namespace) -> ProcessorSettings:
         "PROCESSOR_MAX_OFFSETS_PER_TRIGGER": args.max_offsets_per_trigger,
         "KAFKA_STARTING_OFFSETS": args.starting_offsets,
     }
-    env.update({k: str(v) for k, v in overrides.items() if v is not None})
-    return ProcessorSettings.from_env(env)
+    return ProcessorSettings.from_env(env, flags=overrides)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 _NOT_HERE = {"mode", "output", "topic", "bootstrap_servers", "no_create_topic", "ledger"}
 _NOT_HERE |= {"delivery_reports", "compression", "progress", "stop_timeout", "duration"}
 _NOT_HERE |= {"print_config", "profile", "warm_up", "warm_up_mode", "version"}
+_NOT_HERE |= {"show_settings", "config_schema"}
 
 
 def _argv(options: Mapping[str, Any]) -> list[str]:

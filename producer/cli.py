@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from infra.env import ConfigError
+from infra.layers import Layer, load, put
+from infra.layers import Path as Where
+from infra.layers import env_layer as env_layer_of
 from infra.version import add_version
-from producer.checks import FLAG_EXAMPLES, LIMITS, WARM_UP_MODES, number
-from producer.clock import DAY_MS, format_ms, parse_instant
-from producer.config import Settings, apply_sections, check, read_config_file
+from producer.checks import ALL, EVERY, FLAG_EXAMPLES, WARM_UP_MODES
+from producer.clock import DAY_MS, format_ms
+from producer.config import ConfigFile, Settings, file_layer, known_keys
 
 EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older event times are invalid (DESIGN §3)
 
@@ -67,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     """The argument parser; every default is None so unset flags never override env or file.
 
-    Numbers are taken as text and converted by producer.checks, like variables and files.
+    Values are taken as text and validated by producer.config, like variables and files.
     """
     p = _Parser(
         prog="python -m producer.producer",
@@ -145,7 +148,21 @@ def parser() -> argparse.ArgumentParser:
         help="P(send a broken message too: invalid JSON, missing field, bad type, unknown type)",
     )
     x = p.add_argument_group("other")
-    x.add_argument("--print-config", action="store_true", help="print effective settings, exit")
+    x.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings as a config file (JSON) and exit",
+    )
+    x.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print every setting with its variable, flag and config key, and exit",
+    )
+    x.add_argument(
+        "--config-schema",
+        action="store_true",
+        help="print the config file's JSON Schema (config/producer.schema.json) and exit",
+    )
     x.add_argument("--profile", action="store_true", help="print behaviour statistics, exit")
     return p
 
@@ -166,79 +183,56 @@ def parse_output(text: str, given_as: str = "--output") -> dict[str, str]:
     )
 
 
-def env_sections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The producer's environment variables as config sections (empty values are ignored)."""
-    get = {k: v.strip() for k, v in env.items() if v is not None and v.strip()}.get
-    out: dict[str, dict[str, Any]] = {"run": {}, "traffic": {}, "behavior": {}, "output": {}}
-    for limit in LIMITS.values():
-        if limit.env and (v := get(limit.env)):
-            section, name = limit.key.split(".")
-            out[section][name] = number(limit, v, given_as=limit.env)
-    if v := get("PRODUCER_WARM_UP_MODE"):
-        out["run"]["warm_up_mode"] = v
-    if v := get("PRODUCER_SHARD"):
-        out["run"]["shard"] = v
-    if v := get("PRODUCER_LEDGER_DIR"):
-        out["run"]["ledger_dir"] = v
-    if v := get("PRODUCER_OUTPUT"):
-        out["output"].update(parse_output(v, "PRODUCER_OUTPUT"))
-    if v := get("KAFKA_TOPIC"):
-        out["output"]["topic"] = v
-    if v := get("KAFKA_BOOTSTRAP_SERVERS"):
-        out["output"]["bootstrap_servers"] = v
-    if v := get("KAFKA_PARTITIONS"):
-        if not v.isdigit():
-            raise ConfigError(
-                f"KAFKA_PARTITIONS={v!r} must be a whole number from 1 to 10000, for example "
-                "KAFKA_PARTITIONS=3"
-            )
-        out["output"]["partitions"] = int(v)
-    if v := get("PRODUCER_DELIVERY_REPORTS"):
-        out["output"]["delivery_reports"] = v
-    if v := get("PRODUCER_COMPRESSION"):
-        out["output"]["kafka"] = {"compression.type": v}
-    return out
+# The producer's variables that set one value each (PRODUCER_OUTPUT and PRODUCER_COMPRESSION
+# are read apart: one sets two values, the other a Kafka property).
+ENV_PATHS: dict[str, Where] = {
+    spec.env: tuple(key.split("."))
+    for key, spec in EVERY.items()
+    if spec.env and spec.env not in ("PRODUCER_OUTPUT", "PRODUCER_COMPRESSION")
+}
 
 
-def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The flags that were given, as config sections."""
-    sections: dict[str, dict[str, Any]] = {
-        "run": {}, "traffic": {}, "behavior": {}, "faults": {}, "output": {}
-    }  # fmt: skip
-    for limit in LIMITS.values():
-        text = getattr(args, limit.flag[2:].replace("-", "_"), None) if limit.flag else None
-        if text is not None:
-            section, name = limit.key.split(".")
-            sections[section][name] = number(limit, text, given_as=limit.flag)
-    run, output = sections["run"], sections["output"]
-    if args.mode is not None:
-        run["mode"] = args.mode
-    if args.start is not None:
-        try:
-            run["start_ms"] = parse_instant(args.start)
-        except ConfigError as exc:
-            raise ConfigError(f"--start: {exc}") from None
-    if args.warm_up_mode is not None:
-        run["warm_up_mode"] = args.warm_up_mode
-    if args.shard is not None:
-        run["shard"] = args.shard
-    if args.ledger is not None:
-        run["ledger_path"] = args.ledger
+def env_layer(env: Mapping[str, str]) -> Layer:
+    """The producer's environment variables as a layer (empty values are ignored)."""
+    layer = env_layer_of(ConfigFile, env, ENV_PATHS)
+    if v := (env.get("PRODUCER_OUTPUT") or "").strip():
+        for name, value in parse_output(v, "PRODUCER_OUTPUT").items():
+            put(layer.values, ("output", name), value)
+            layer.given["output", name] = "PRODUCER_OUTPUT"
+    if v := (env.get("PRODUCER_COMPRESSION") or "").strip():
+        put(layer.values, ("output", "kafka"), {"compression.type": v})
+        layer.given["output", "kafka"] = "PRODUCER_COMPRESSION"
+    return layer
+
+
+def flag_layer(args: argparse.Namespace) -> Layer:
+    """The flags that were given, as a layer (text, as typed: pydantic converts it)."""
+    values: dict[str, Any] = {}
+    given: dict[Where, str] = {}
+
+    def take(key: str, value: Any, flag: str) -> None:
+        path = tuple(key.split("."))
+        put(values, path, value)
+        given[path] = flag
+
+    for spec in EVERY.values():
+        name = spec.flag[2:].replace("-", "_")
+        text = getattr(args, name, None) if spec.flag else None
+        if text is not None and spec.flag not in ("--output", "--compression", "--flat"):
+            take(spec.key, False if spec.flag == "--no-create-topic" else text, spec.flag)
     if args.flat:
-        sections["traffic"]["flat"] = True
+        take("traffic.flat", True, "--flat")
     if args.output is not None:
-        output.update(parse_output(args.output, "--output"))
-    if args.topic is not None:
-        output["topic"] = args.topic
-    if args.bootstrap_servers is not None:
-        output["bootstrap_servers"] = args.bootstrap_servers
-    if args.no_create_topic:
-        output["create_topic"] = False
-    if args.delivery_reports is not None:
-        output["delivery_reports"] = args.delivery_reports
+        for name, value in parse_output(args.output, "--output").items():
+            take(f"output.{name}", value, "--output")
     if args.compression is not None:
-        output["kafka"] = {"compression.type": args.compression}
-    return sections
+        take("output.kafka", {"compression.type": args.compression}, "--compression")
+    return Layer(ConfigFile, values, given)
+
+
+def seed_layer(seed: int) -> Layer:
+    """The seed drawn at the edge, below every other layer."""
+    return Layer(ConfigFile, {"run": {"seed": seed}}, {("run", "seed"): "a seed drawn at start"})
 
 
 def time_range(settings: Settings, now_ms: int) -> tuple[int, int | None]:
@@ -289,24 +283,34 @@ def build_settings(
     default_seed: int,
     now_ms: int | None = None,
 ) -> Settings:
-    """Defaults < env (with .env files) < config file < flags, checked.
+    """Defaults < env (with .env files) < config file < flags, validated by pydantic-settings.
 
     With `now_ms` (the wall clock, from the entry point) a backfill range is checked too.
     """
-    settings = apply_sections(Settings(), env_sections(env))
-    config_path = args.config or env.get("PRODUCER_CONFIG", "").strip()
+    layers = [flag_layer(args)]
+    config_path = args.config or (env.get("PRODUCER_CONFIG") or "").strip()
     if config_path:
-        settings = apply_sections(settings, read_config_file(config_path))
-    settings = apply_sections(settings, flag_sections(args))
-    if settings.run.seed is None:
-        settings = apply_sections(settings, {"run": {"seed": default_seed}})
-    run = settings.run
-    if run.mode == "realtime" and (run.start_ms is not None or run.days is not None):
+        layers.append(file_layer(config_path))
+    layers += [env_layer(env), seed_layer(default_seed)]
+    settings = load(ConfigFile, layers, ALL, known_keys).settings()
+    check(settings)
+    if now_ms is not None:
+        check_time_range(settings, now_ms)
+    return settings
+
+
+def check(settings: Settings) -> Settings:
+    """What no single value shows: settings that only make sense together."""
+    r, o = settings.run, settings.output
+    if r.mode == "realtime" and (r.start_ms is not None or r.days is not None):
         raise ConfigError(
             "--start and --days belong to --mode backfill; realtime uses the clock "
             "(for example --mode backfill --start 2025-08-01 --days 7)"
         )
-    check(settings)
-    if now_ms is not None:
-        check_time_range(settings, now_ms)
+    if o.kind == "jsonl" and not o.path:
+        raise ConfigError("--output jsonl needs a path, for example --output jsonl:/tmp/e.jsonl")
+    if o.kind == "parquet" and not o.path:
+        raise ConfigError(
+            "--output parquet needs a directory, for example --output parquet:/tmp/ev"
+        )
     return settings

@@ -2,31 +2,51 @@
 
 Precedence, lowest first: built-in defaults here, `.env.example` < `.env` < environment,
 a config file (`--config` or PRODUCER_CONFIG: TOML, JSON or YAML), then command-line flags.
-The CLI (producer.producer) builds one `Settings` at start and passes it down.
+Each section is a frozen pydantic dataclass: every value is validated where it is built (also
+by `dataclasses.replace`), and read as a plain attribute afterwards, so the simulator's loops
+never touch pydantic. `producer.cli` layers flags, file and environment through
+pydantic-settings (`ConfigFile`) into one `Settings` at start and passes it down.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import field
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
+from pydantic_settings import SettingsConfigDict
 
-from infra.env import ConfigError, mask
+from infra.env import ConfigError, mask_property
+from infra.layers import FROZEN, Count, Duration, Layer, Layered, Number
+from infra.layers import Path as Where
 from producer.checks import (
     COMPRESSION,
+    EVERY,
     LIMITS,
-    START_MS,
-    TOPIC,
-    VECTORS,
-    WARM_UP_MODES,
-    check_number,
+    SPECS,
+    TOPIC_PATTERN,
+    Limit,
+    aliased,
     check_vector,
-    number,
+    duration_text,
 )
+from producer.clock import format_ms, parse_instant
 
 # Hour-of-day traffic (UTC unless traffic.utc_offset_hours moves it): night trough, evening peak.
 DAILY_CURVE = (
@@ -37,50 +57,138 @@ DAILY_CURVE = (
 WEEKLY_CURVE = (1.04, 1.05, 1.05, 1.04, 0.99, 0.90, 0.93)
 
 
-@dataclass(frozen=True)
+def _limit(key: str, default: Any) -> Any:
+    return LIMITS[key].field(default)
+
+
+def _spec(key: str, default: Any = None, **extra: Any) -> Any:
+    if "default_factory" in extra:
+        return Field(**extra, **aliased(SPECS[key]))
+    return Field(default, **extra, **aliased(SPECS[key]))
+
+
+def _vector(key: str) -> AfterValidator:
+    return AfterValidator(lambda value: check_vector(key, value))
+
+
+def _instant(value: Any) -> Any:
+    """--start's forms, a TOML or YAML date or time, or epoch ms (the old run.start_ms)."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid date {value!r}: write it like 2025-08-19")
+    if isinstance(value, str):
+        try:
+            return parse_instant(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(value.timestamp() * 1000)
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
+    if isinstance(value, int) and not FIRST_MS <= value <= LAST_MS:
+        raise PydanticCustomError("rule", "out of range")
+    return value
+
+
+_SHARD = re.compile(r"([0-9]{1,6})/([0-9]{1,6})")
+
+
+def _shard(text: str) -> str:
+    match = _SHARD.fullmatch(text.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise PydanticCustomError("rule", "not I/N")
+    return text.strip()
+
+
+def _kafka(properties: dict[str, Any]) -> dict[str, Any]:
+    compression = str(properties.get("compression.type", "lz4"))
+    if compression not in COMPRESSION:
+        raise PydanticCustomError("rule", "unknown compression")
+    return properties
+
+
+def _text(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+FIRST_MS, LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # years 1 to 9999
+Instant = Annotated[
+    int,
+    BeforeValidator(_instant),
+    PlainSerializer(format_ms, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "description": "2025-08-01, 2025-08-01T14:00 or RFC 3339"},
+                {"type": "integer", "description": "epoch milliseconds, as the old start_ms"},
+            ]
+        }
+    ),
+]
+Vector3 = tuple[float, float, float]
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+@dataclass(frozen=True, config=FROZEN)
 class BehaviorSettings:
     """The visitor and shop model; defaults are tuned to the ranges in docs/producer.md."""
 
-    users: int = 5000
-    products: int = 500
-    device_mix: tuple[float, float, float] = (0.67, 0.28, 0.05)  # mobile, desktop, tablet
-    device_conversion: tuple[float, float, float] = (0.5, 1.0, 0.8)  # relative to desktop
-    returning_share: float = 0.35  # share of sessions by returning visitors
-    returning_conversion: float = 3.0  # returning visitors convert this many times more
-    bounce_rate: float = 0.42  # share of sessions that leave after the landing page
-    engagement: tuple[float, float] = (7.5, 2.5)  # Beta(a, b) of the per-page stay probability
-    add_to_cart_rate: float = 0.042  # per product view
-    go_to_cart_after_add: float = 0.55
-    cart_to_checkout: float = 0.65
-    checkout_to_purchase: float = 0.75
-    cart_item_removed: float = 0.10  # each cart line dropped before checkout
-    exit_after_purchase: float = 0.85
-    popularity_exponent: float = 1.0  # Zipf exponent of product views
-    think_time_median_s: float = 22.0
-    think_time_sigma: float = 1.1  # lognormal sigma: heavy-tailed pauses
-    max_session_events: int = 200
+    users: Count = _limit("behavior.users", 5000)
+    products: Count = _limit("behavior.products", 500)
+    # mobile, desktop, tablet
+    device_mix: Annotated[Vector3, _vector("behavior.device_mix")] = _spec(
+        "behavior.device_mix", (0.67, 0.28, 0.05)
+    )
+    # relative to desktop
+    device_conversion: Annotated[Vector3, _vector("behavior.device_conversion")] = _spec(
+        "behavior.device_conversion", (0.5, 1.0, 0.8)
+    )
+    returning_share: Number = _limit("behavior.returning_share", 0.35)  # sessions by returners
+    returning_conversion: Number = _limit("behavior.returning_conversion", 3.0)  # times more
+    bounce_rate: Number = _limit("behavior.bounce_rate", 0.42)  # leave after the landing page
+    # Beta(a, b) of the per-page stay probability
+    engagement: Annotated[tuple[float, float], _vector("behavior.engagement")] = _spec(
+        "behavior.engagement", (7.5, 2.5)
+    )
+    add_to_cart_rate: Number = _limit("behavior.add_to_cart_rate", 0.042)  # per product view
+    go_to_cart_after_add: Number = _limit("behavior.go_to_cart_after_add", 0.55)
+    cart_to_checkout: Number = _limit("behavior.cart_to_checkout", 0.65)
+    checkout_to_purchase: Number = _limit("behavior.checkout_to_purchase", 0.75)
+    cart_item_removed: Number = _limit("behavior.cart_item_removed", 0.10)  # each line dropped
+    exit_after_purchase: Number = _limit("behavior.exit_after_purchase", 0.85)
+    popularity_exponent: Number = _limit("behavior.popularity_exponent", 1.0)  # Zipf, of views
+    think_time_median_s: Duration = _limit("behavior.think_time_median", 22.0)
+    think_time_sigma: Number = _limit("behavior.think_time_sigma", 1.1)  # lognormal: long tail
+    max_session_events: Count = _limit("behavior.max_session_events", 200)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=FROZEN)
 class TrafficSettings:
     """How many events, and when: base rate shaped by daily and weekly cycles."""
 
-    rate: float = 200.0  # events/s averaged over a day (over a week with the weekly cycle)
-    flat: bool = False
-    daily: tuple[float, ...] = DAILY_CURVE
-    weekly: tuple[float, ...] = WEEKLY_CURVE
-    utc_offset_hours: float = 0.0  # shop's local time = UTC + offset, for the curves
+    # events/s averaged over a day (over a week with the weekly cycle)
+    rate: Number = _limit("traffic.rate", 200.0)
+    flat: StrictBool = _spec("traffic.flat", False)
+    daily: Annotated[tuple[float, ...], _vector("traffic.daily")] = _spec(
+        "traffic.daily", DAILY_CURVE
+    )
+    weekly: Annotated[tuple[float, ...], _vector("traffic.weekly")] = _spec(
+        "traffic.weekly", WEEKLY_CURVE
+    )
+    # shop's local time = UTC + offset, for the curves
+    utc_offset_hours: Number = _limit("traffic.utc_offset_hours", 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=FROZEN)
 class FaultSettings:
     """Deliberate faults for testing pipelines; all off by default."""
 
-    duplicates: float = 0.0
-    late: float = 0.0
-    max_lateness_s: float = 300.0
-    malformed: float = 0.0
-    duplicate_delay_s: float = 2.0  # a duplicate is re-sent up to this much event time later
+    duplicates: Number = _limit("faults.duplicates", 0.0)
+    late: Number = _limit("faults.late", 0.0)
+    max_lateness_s: Duration = _limit("faults.max_lateness", 300.0)
+    malformed: Number = _limit("faults.malformed", 0.0)
+    # a duplicate is re-sent up to this much event time later
+    duplicate_delay_s: Duration = _limit("faults.duplicate_delay", 2.0)
 
     @property
     def enabled(self) -> bool:
@@ -88,46 +196,53 @@ class FaultSettings:
         return self.duplicates > 0 or self.late > 0 or self.malformed > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=FROZEN)
 class OutputSettings:
     """Where messages go and how the Kafka client is tuned."""
 
-    kind: str = "kafka"  # kafka | jsonl | parquet | stdout
-    path: str = ""
-    topic: str = "clickstream.raw"
-    bootstrap_servers: str = "127.0.0.1:9092"
-    kafka: dict[str, Any] = field(default_factory=dict)  # extra librdkafka properties
-    delivery_reports: str = "all"  # all: count every report | errors: only failures, faster
-    create_topic: bool = True  # a missing topic is created (KAFKA_PARTITIONS partitions)
-    partitions: int = 3
+    kind: Literal["kafka", "jsonl", "parquet", "stdout"] = _spec("output.kind", "kafka")
+    path: str = _spec("output.path", "")
+    topic: Text = _spec("output.topic", "clickstream.raw", pattern=TOPIC_PATTERN)
+    bootstrap_servers: Text = _spec("output.bootstrap_servers", "127.0.0.1:9092", min_length=1)
+    # extra librdkafka properties
+    kafka: Annotated[dict[str, Any], AfterValidator(_kafka)] = _spec(
+        "output.kafka", default_factory=dict
+    )
+    # all: count every report | errors: only failures, faster
+    delivery_reports: Literal["all", "errors"] = _spec("output.delivery_reports", "all")
+    # a missing topic is created (KAFKA_PARTITIONS partitions)
+    create_topic: StrictBool = _spec("output.create_topic", True)
+    partitions: Count = _spec("output.partitions", 3, ge=1, le=10_000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=FROZEN)
 class RunSettings:
     """One run: mode, clock range, limits, seed and where records go."""
 
-    mode: str = "realtime"  # realtime | backfill
-    seed: int | None = None  # None: drawn at start and printed, so a run can be repeated
-    start_ms: int | None = None
-    days: float | None = None
-    events: int | None = None
-    duration_s: float | None = None
+    mode: Literal["realtime", "backfill"] = _spec("run.mode", "realtime")
+    # None: drawn at start and printed, so a run can be repeated
+    seed: Count | None = _limit("run.seed", None)
+    # Years 1 to 9999 (what a date can say); producer.cli checks a backfill's range.
+    start_ms: Instant | None = _spec("run.start", None)
+    days: Number | None = _limit("run.days", None)
+    events: Count | None = _limit("run.events", None)
+    duration_s: Duration | None = _limit("run.duration", None)
     # Realtime: simulated time before the start whose sessions are under way at the start.
-    warm_up_s: float = 3600.0
+    warm_up_s: Duration = _limit("run.warm_up", 3600.0)
     # send: the warm-up span goes out first, at full speed, as history | simulate: unsent.
-    warm_up_mode: str = "send"
-    ledger_path: str = ""
-    ledger_dir: str = ".local/ledgers"
-    progress_s: float = 5.0
+    warm_up_mode: Literal["send", "simulate"] = _spec("run.warm_up_mode", "send")
+    ledger_path: str = _spec("run.ledger_path", "")
+    ledger_dir: str = _spec("run.ledger_dir", ".local/ledgers")
+    progress_s: Duration = _limit("run.progress", 5.0)
     # After a stop request (SIGINT/SIGTERM): how long to wait for unconfirmed messages.
-    stop_timeout_s: float = 5.0
+    stop_timeout_s: Duration = _limit("run.stop_timeout", 5.0)
     # One of N producers of one run (producer/shards.py): "I/N", 1-based; "1/1" is a whole run.
-    shard: str = "1/1"
+    shard: Annotated[str, AfterValidator(_shard)] = _spec("run.shard", "1/1")
     # --workers: processes on this machine, one shard each (producer/workers.py).
-    workers: int = 1
+    workers: Count = _limit("run.workers", 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=FROZEN)
 class Settings:
     """Everything the producer needs, built once at the entry point."""
 
@@ -138,10 +253,53 @@ class Settings:
     output: OutputSettings = field(default_factory=OutputSettings)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view, with secret-looking Kafka properties masked."""
-        data = asdict(self)
-        data["output"]["kafka"] = {k: mask(k, str(v)) for k, v in self.output.kafka.items()}
+        """The settings as a config file holds them (JSON-ready, config keys, durations in
+        seconds, the start as a time), with secret Kafka properties masked."""
+        data: dict[str, Any] = _DUMP.dump_python(self, mode="json", by_alias=True)
+        data["output"]["kafka"] = {
+            k: mask_property(k, str(v)) for k, v in self.output.kafka.items()
+        }
         return data
+
+    def describe(self) -> str:
+        """A table of every setting: its variable, flag and config key, and its value (as a
+        config file holds it), secrets masked."""
+        rows = [("variable", "flag", "config key", "value")]
+        data = self.to_dict()
+        for key, spec in sorted(EVERY.items()):
+            section, name = key.split(".")
+            value = data[section][name]
+            shown = json.dumps(value) if not isinstance(value, str) else value
+            if isinstance(spec, Limit) and spec.duration and value is not None:
+                shown = duration_text(value)
+            rows.append((spec.env or "-", spec.flag or "-", key, shown))
+        width = [max(len(row[i]) for row in rows) for i in range(3)]
+        return "\n".join(
+            "  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+            for row in rows
+        )
+
+
+class ConfigFile(Layered):
+    """What pydantic-settings validates the layers into: a config file's shape, whose JSON
+    Schema is config/producer.schema.json (`python -m producer.producer --config-schema`)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", title="Producer config file (TOML, JSON or YAML)"
+    )
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings)
+    behavior: BehaviorSettings = Field(default_factory=BehaviorSettings)
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+
+    def settings(self) -> Settings:
+        """The validated sections as the producer's Settings."""
+        return Settings(self.run, self.traffic, self.behavior, self.faults, self.output)
+
+
+_DUMP = TypeAdapter(Settings)
 
 
 SECTIONS = {
@@ -151,6 +309,51 @@ SECTIONS = {
     "faults": FaultSettings,
     "output": OutputSettings,
 }
+# Config keys of earlier releases, in internal units: still read (a plain number is seconds
+# under the new key too; `start_ms`, epoch ms, is taken as such under `start`).
+DEPRECATED = {
+    "run.start_ms": "start",
+    "run.duration_s": "duration",
+    "run.warm_up_s": "warm_up",
+    "run.progress_s": "progress",
+    "run.stop_timeout_s": "stop_timeout",
+    "faults.max_lateness_s": "max_lateness",
+    "faults.duplicate_delay_s": "duplicate_delay",
+    "behavior.think_time_median_s": "think_time_median",
+}
+
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "producer.schema.json"
+
+
+def config_schema() -> str:
+    """The JSON Schema of a config file, from the pydantic model (config/producer.schema.json
+    holds it; a test fails when that file is stale)."""
+    schema = ConfigFile.model_json_schema(by_alias=True, mode="validation")
+    for old, new in DEPRECATED.items():
+        section, key = old.split(".")
+        properties = schema["$defs"][SECTIONS[section].__name__]["properties"]
+        properties[key] = {
+            **properties[new],
+            "deprecated": True,
+            "description": f"Deprecated: use {new} (same meaning; it also takes 30s, 2h, ...).",
+        }
+    schema["properties"] = {
+        "$schema": {"type": "string", "description": "Where editors find this schema."},
+        **schema["properties"],
+    }
+    top = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "config/producer.schema.json",
+    }
+    return json.dumps({**top, **schema}, indent=2, ensure_ascii=False) + "\n"
+
+
+def known_keys(section: Where) -> list[str]:
+    """The config keys a section takes (the sections, at the top)."""
+    if not section:
+        return list(SECTIONS)
+    return sorted(key.split(".")[1] for key in EVERY if key.split(".")[0] == section[0])
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -176,120 +379,26 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not parse: {first_line}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected sections like [behavior] at the top")
+    data.pop("$schema", None)  # an editor's pointer to config/producer.schema.json
     return data
 
 
-def _coerce(section: str, name: str, current: Any, value: Any) -> Any:
-    where = f"{section}.{name}"
-    limit = START_MS if where == START_MS.key else LIMITS.get(where)
-    if limit is not None:
-        return number(limit, value, given_as="")
-    if isinstance(current, dict):
-        if not isinstance(value, dict):
-            raise ConfigError(f"config {where} must be a table of properties")
-        return {**current, **value}
-    if isinstance(current, tuple):
-        if not isinstance(value, list | tuple) or len(value) != len(current):
-            raise ConfigError(f"config {where} must be a list of {len(current)} numbers")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"config {where} must be a list of {len(current)} numbers")
-        return tuple(float(v) for v in value)
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"config {where} must be true or false")
-        return value
-    if isinstance(current, str) and not isinstance(value, str):
-        raise ConfigError(f"config {where} must be text, not {value!r}")
-    return value
-
-
-def apply_sections(settings: Settings, data: dict[str, Any]) -> Settings:
-    """Return settings with values from nested `{section: {key: value}}` data applied."""
-    updates: dict[str, Any] = {}
-    for section, values in data.items():
-        cls = SECTIONS.get(section)
-        if cls is None:
-            raise ConfigError(f"unknown config section [{section}]; known: {', '.join(SECTIONS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"config section [{section}] must hold key = value pairs")
-        current = getattr(settings, section)
-        known = {f.name for f in fields(cls)}
-        changes = {}
-        for name, value in values.items():
-            if name not in known:
-                raise ConfigError(
-                    f"unknown setting {section}.{name}; known: {', '.join(sorted(known))}"
-                )
-            changes[name] = _coerce(section, name, getattr(current, name), value)
-        updates[section] = replace(current, **changes)
-    return replace(settings, **updates)
-
-
-def check(settings: Settings) -> Settings:
-    """Validate every setting, raising ConfigError that names it (flag, variable, key) and an
-    example of a valid value."""
-    from producer.shards import parse_shard  # shards builds on these settings
-
-    parse_shard(settings.run.shard, "--shard (PRODUCER_SHARD, run.shard)")
-    for key, limit in LIMITS.items():
-        section, name = key.split(".")
-        value = getattr(getattr(settings, section), name)
-        if value is not None:
-            check_number(limit, value)
-    for key in VECTORS:
-        section, name = key.split(".")
-        check_vector(key, getattr(getattr(settings, section), name))
-    r, o = settings.run, settings.output
-    if r.seed is None:
-        raise ConfigError("the seed must be a whole number, for example --seed 42")
-    if r.mode not in ("realtime", "backfill"):
-        raise ConfigError(f"--mode must be realtime or backfill, not {r.mode!r}")
-    if r.warm_up_mode not in WARM_UP_MODES:
-        raise ConfigError(
-            "--warm-up-mode (PRODUCER_WARM_UP_MODE, config run.warm_up_mode) must be send or "
-            f"simulate, not {r.warm_up_mode!r}; for example --warm-up-mode send"
-        )
-    if o.kind not in ("kafka", "jsonl", "parquet", "stdout"):
-        raise ConfigError(
-            f"--output kind {o.kind!r}: use kafka, jsonl:PATH, parquet:DIR or - (stdout)"
-        )
-    if o.kind == "jsonl" and not o.path:
-        raise ConfigError("--output jsonl needs a path, for example --output jsonl:/tmp/e.jsonl")
-    if o.kind == "parquet" and not o.path:
-        raise ConfigError(
-            "--output parquet needs a directory, for example --output parquet:/tmp/ev"
-        )
-    if o.delivery_reports not in ("all", "errors"):
-        raise ConfigError(
-            f"--delivery-reports (PRODUCER_DELIVERY_REPORTS) must be all or errors, "
-            f"not {o.delivery_reports!r}"
-        )
-    if not TOPIC.fullmatch(o.topic):
-        raise ConfigError(
-            f"--topic (KAFKA_TOPIC) {o.topic!r} is not a Kafka topic name: use letters, digits, "
-            "'.', '_' and '-', for example --topic clickstream.raw"
-        )
-    if (
-        isinstance(o.partitions, bool)
-        or not isinstance(o.partitions, int)
-        or not (1 <= o.partitions <= 10_000)
-    ):
-        raise ConfigError(
-            f"KAFKA_PARTITIONS (config output.partitions) must be a whole number from 1 to "
-            f"10000, not {o.partitions!r}; for example KAFKA_PARTITIONS=3"
-        )
-    if not isinstance(o.create_topic, bool):
-        raise ConfigError(
-            f"config output.create_topic must be true or false, not {o.create_topic!r}"
-        )
-    if not o.bootstrap_servers.strip():
-        raise ConfigError(
-            "--bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) is empty; for example 127.0.0.1:9092"
-        )
-    compression = str(o.kafka.get("compression.type", "lz4"))
-    if compression not in COMPRESSION:
-        raise ConfigError(
-            f"--compression (PRODUCER_COMPRESSION) must be one of {', '.join(COMPRESSION)}, "
-            f"not {compression!r}; for example --compression lz4"
-        )
-    return settings
+def file_layer(path: str) -> Layer:
+    """A config file as a layer: deprecated keys read under their new names, each value
+    named `config section.key` for errors."""
+    data = read_config_file(path)
+    values: dict[str, Any] = {}
+    given: dict[Where, str] = {}
+    for section, entries in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"unknown config section [{section}] in {path}; known: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(entries, dict):
+            raise ConfigError(f"config section [{section}] in {path} must hold key = value pairs")
+        values[section] = {}
+        for key, value in entries.items():
+            name = DEPRECATED.get(f"{section}.{key}", str(key))
+            values[section][name] = value
+            given[(section, name)] = f"config {section}.{name}"
+    return Layer(ConfigFile, values, given, where=f"in {path}")

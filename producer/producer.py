@@ -22,7 +22,7 @@ from infra.owner_only import private_dir, restrict_umask
 from producer import cli
 from producer.cli import time_range
 from producer.clock import Clock, WallClock, format_ms
-from producer.config import Settings
+from producer.config import Settings, config_schema
 from producer.data_generator import Simulator
 from producer.faults import FaultInjector
 from producer.kafka_sink import KafkaSink
@@ -264,10 +264,16 @@ def main(argv: list[str] | None = None) -> int:
     clock = WallClock()
     try:
         args = cli.parser().parse_args(argv)
+        if args.config_schema:
+            sys.stdout.write(config_schema())
+            return EXIT_OK
         seed = SystemRandom().getrandbits(31)
         settings = cli.build_settings(args, load_env(), seed, now_ms=int(clock.now() * 1000))
         if args.print_config:
             print(json.dumps(settings.to_dict(), indent=2))
+            return EXIT_OK
+        if args.show_settings:
+            print(settings.describe())
             return EXIT_OK
         if args.profile:
             from producer import profile

@@ -92,3 +92,32 @@ def test_connection_strings_quote_a_password_with_spaces_and_quotes() -> None:
     settings = InfraSettings.from_env(env)
     for reader in (False, True):
         assert conninfo_to_dict(settings.pg_dsn(reader=reader))["password"] == secret
+
+
+def test_settings_stay_dataclasses_that_replace_checks() -> None:
+    """The integration tests derive settings with dataclasses.replace; it validates too."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    s = InfraSettings.from_env(example_env())
+    moved = dataclasses.replace(s, pg_db="postgres", pg_reader_timeout="500ms")
+    assert (moved.pg_db, moved.pg_port) == ("postgres", s.pg_port)
+    with pytest.raises(ValidationError):
+        dataclasses.replace(s, pg_port="not a port")
+    assert s.pg_password not in repr(s) and s.grafana_admin_password not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("GRAFANA_PORT", "70000", "GRAFANA_PORT='70000' must be a TCP port (1 to 65535);"),
+        ("POSTGRES_READONLY_STATEMENT_TIMEOUT", "0s", "must be a duration between 1ms and 24d"),
+        ("KAFKA_HEAP", "", "KAFKA_HEAP is not set (looked in the environment, .env and"),
+    ],
+)
+def test_each_error_is_one_line_with_an_example(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        InfraSettings.from_env({**example_env(), key: value})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert f"for example {key}=" in str(caught.value)

@@ -61,3 +61,43 @@ def test_raw_retention_is_whole_days_or_off() -> None:
     for bad in ("2h", "forever", "-1d", "40000d"):
         with pytest.raises(ConfigError, match="PROCESSOR_RAW_RETENTION"):
             settings(PROCESSOR_RAW_RETENTION=bad)
+
+
+def test_a_flag_is_named_as_a_flag_and_a_variable_as_a_variable() -> None:
+    env = {**load_env(environ={})}
+    with pytest.raises(ConfigError) as caught:
+        ProcessorSettings.from_env(env, flags={"PROCESSOR_TRIGGER_SECONDS": "soon"})
+    assert str(caught.value).startswith("--trigger-seconds (PROCESSOR_TRIGGER_SECONDS): invalid")
+    assert str(caught.value).endswith("for example --trigger-seconds 5s")
+    with pytest.raises(ConfigError) as caught:
+        settings(PROCESSOR_MAX_OFFSETS_PER_TRIGGER="-3")
+    assert str(caught.value) == (
+        "PROCESSOR_MAX_OFFSETS_PER_TRIGGER='-3' (--max-offsets-per-trigger) must be a whole "
+        "number >= 0; for example PROCESSOR_MAX_OFFSETS_PER_TRIGGER=200000"
+    )
+    flagged = ProcessorSettings.from_env(
+        env, flags={"KAFKA_TOPIC": "other", "POSTGRES_SCHEMA": "s"}
+    )
+    assert (flagged.kafka_topic, flagged.pg.schema) == ("other", "s")
+
+
+def test_a_missing_variable_says_where_it_was_looked_for() -> None:
+    with pytest.raises(ConfigError, match=r"KAFKA_TOPIC is not set \(looked in the environment"):
+        settings(KAFKA_TOPIC="  ")
+
+
+def test_describe_names_each_variable_and_masks_the_password() -> None:
+    text = settings(POSTGRES_PASSWORD="hunter2", PROCESSOR_TRIGGER_SECONDS="2s").describe()
+    lines = {line.split()[0]: line.split() for line in text.splitlines()}
+    assert lines["PROCESSOR_TRIGGER_SECONDS"][1:] == ["trigger_seconds", "=", "2.0"]
+    assert lines["POSTGRES_PASSWORD"][1:] == ["pg_password", "=", "****"]
+    assert "hunter2" not in text and "hunter2" not in repr(settings(POSTGRES_PASSWORD="hunter2"))
+
+
+def test_settings_stay_frozen_and_overrides_are_checked() -> None:
+    s = settings()
+    with pytest.raises(AttributeError):
+        s.kafka_topic = "x"  # type: ignore[misc]
+    assert s.with_overrides(starting_offsets="latest").starting_offsets == "latest"
+    with pytest.raises(ValueError):
+        s.with_overrides(trigger_seconds="often")

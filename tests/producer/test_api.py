@@ -57,7 +57,7 @@ def test_it_is_lazy_a_long_backfill_yields_its_first_events_at_once() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"rate": "fast"}, "--rate='fast' is not a number"),
+        ({"rate": "fast"}, "not 'fast'; for example --rate 50"),
         ({"duplicates": 2}, "--duplicates"),
         ({"start": "yesterday-ish"}, "--start"),
         ({"bogus": 1}, "has no option bogus="),

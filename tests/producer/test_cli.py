@@ -75,7 +75,12 @@ def test_config_file_sits_between_env_and_flags(tmp_path: Path) -> None:
         (["--duplicates", "1.5"], {}, "probability from 0 to 1"),
         (["--duration", "soon"], {}, "invalid duration"),
         (["--mode", "backfill", "--start", "yesterday"], {}, "invalid date"),
-        ([], {"PRODUCER_RATE": "fast"}, "PRODUCER_RATE='fast' is not a number"),
+        (
+            [],
+            {"PRODUCER_RATE": "fast"},
+            r"PRODUCER_RATE='fast' \(--rate, config traffic.rate\) must be a number above 0 "
+            "and at most 1,000,000; for example PRODUCER_RATE=50",
+        ),
         (["--rate", "0"], {}, r"--rate \(PRODUCER_RATE, config traffic.rate\) must be a number"),
     ],
 )

@@ -112,10 +112,13 @@ BAD_FILES = [
     ("c.json", '{"run": {"events": -5}}', "run.events"),
     ("c.json", '{"run": {"events": "many"}}', "run.events"),
     ("c.json", '{"run": {"warm_up_mode": "later"}}', "run.warm_up_mode"),
-    ("c.json", '{"faults": {"max_lateness_s": NaN}}', "faults.max_lateness_s"),
+    ("c.json", '{"faults": {"max_lateness": NaN}}', "faults.max_lateness"),
+    ("c.json", '{"faults": {"max_lateness_s": NaN}}', "faults.max_lateness"),  # the old key
+    ("c.toml", '[faults]\nmax_lateness = "soon"\n', "faults.max_lateness"),
+    ("c.toml", '[run]\nstart = "yesterday"\n', "run.start"),
     ("c.yaml", "faults:\n  late: 2\n", "faults.late"),
     ("c.yaml", "behavior:\n  max_session_events: 0\n", "behavior.max_session_events"),
-    ("c.yaml", "behavior:\n  think_time_median_s: .inf\n", "behavior.think_time_median_s"),
+    ("c.yaml", "behavior:\n  think_time_median: .inf\n", "behavior.think_time_median"),
     ("c.json", '{"traffic": {"daily": [' + ",".join(["0"] * 24) + "]}}", "traffic.daily"),
     ("c.json", '{"behavior": {"engagement": [0, 1]}}', "behavior.engagement"),
 ]
@@ -146,7 +149,7 @@ def test_a_bad_variable_is_one_line_and_exit_2(
     assert seconds < startup_s + 1.0
 
 
-@pytest.mark.parametrize(("file", "text", "name"), BAD_FILES, ids=[n for _, _, n in BAD_FILES])
+@pytest.mark.parametrize(("file", "text", "name"), BAD_FILES, ids=[t for _, t, _ in BAD_FILES])
 def test_a_bad_config_value_is_one_line_and_exit_2(
     file: str, text: str, name: str, tmp_path: Path, startup_s: float
 ) -> None:

@@ -116,9 +116,14 @@ def test_a_bad_shard_is_one_line_naming_where_it_came_from(
 ) -> None:
     argv = ["--mode", "backfill", "--events", "5", "--output", "jsonl:/dev/null", "--progress", "0"]
     assert main([*argv, "--shard", "3/2"]) == 2
-    assert "--shard (PRODUCER_SHARD, run.shard) '3/2'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--shard (PRODUCER_SHARD, config run.shard) must be I/N with 1 <= I <= N" in err
+    assert "not '3/2'; for example --shard 2/4" in err
     monkeypatch.setenv("PRODUCER_SHARD", "two")
     assert main(argv) == 2
-    assert "'two': give I/N" in capsys.readouterr().err
+    assert "PRODUCER_SHARD='two' (--shard, config run.shard) must be I/N" in capsys.readouterr().err
+    assert main([*argv, "--shard", "1/1"]) == 2  # a bad variable counts even under a flag
+    assert "PRODUCER_SHARD='two' (--shard" in capsys.readouterr().err
+    monkeypatch.delenv("PRODUCER_SHARD")
     assert main([*argv, "--shard", "1/9", "--users", "5"]) == 2
     assert "give at least --users 9" in capsys.readouterr().err
