@@ -58,6 +58,7 @@ ORDER = (
     "missing_field:price",
     "missing_field:quantity",
     "missing_field:order_id",
+    "unexpected_field:order_id",
     "bad_value:price",
     "negative_price",
     "bad_quantity",

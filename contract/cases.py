@@ -43,6 +43,7 @@ CASES: Final[tuple[Case, ...]] = (
     Case("no event_id", {"event_id": ABSENT}, "missing_field:event_id"),
     Case("null device_type", {"device_type": None}, "missing_field:device_type"),
     Case("purchase without order_id", {"order_id": ABSENT}, "missing_field:order_id"),
+    Case("an order on a cart", {"event_type": "add_to_cart"}, "unexpected_field:order_id"),
     Case("purchase without price", {"price": None}, "missing_field:price"),
     Case("purchase without quantity", {"quantity": ABSENT}, "missing_field:quantity"),
     Case("purchase without product", {"product_id": ABSENT}, "missing_field:product_id"),

@@ -31,8 +31,10 @@ def _required_on() -> dict[str, str]:
     on = dict.fromkeys(contract.REQUIRED_FIELDS, "always")
     for rule in contract.schema().get("allOf", []):
         condition = rule["if"]["properties"]["event_type"]
+        if "not" in condition:  # a rule of what other events must not carry
+            continue
         types = condition.get("enum") or [condition["const"]]
-        for name in rule["then"]["required"]:
+        for name in rule["then"].get("required", []):
             on[name] = ", ".join(f"`{t}`" for t in types)
     return on
 
@@ -42,6 +44,9 @@ def _reasons(name: str, spec: dict[str, Any]) -> list[str]:
     if name in contract.REQUIRED_FIELDS or name in _required_on():
         found.append(f"missing_field:{name}")
     parts = [spec, *spec.get("allOf", [])]
+    # Rules on the whole event that name the field: order_id only on purchases.
+    for rule in contract.schema().get("allOf", []):
+        parts.append(rule["then"].get("properties", {}).get(name, {}))
     for part in parts:
         found += [str(r) for r in part.get("x-reasons", {}).values()]
         if "x-reason" in part:

@@ -170,6 +170,11 @@ def _reason_checks(
         F.when(is_cart_or_purchase & price.isNull(), F.lit("missing_field:price")),
         F.when(is_cart_or_purchase & quantity.isNull(), F.lit("missing_field:quantity")),
         F.when(is_purchase & j["order_id"].isNull(), F.lit("missing_field:order_id")),
+        # Only a purchase carries an order (contract/event.schema.json).
+        F.when(
+            event_type.isin("page_view", "add_to_cart") & j["order_id"].isNotNull(),
+            F.lit("unexpected_field:order_id"),
+        ),
         F.when(F.isnan(price) | (F.abs(price) > MAX_PRICE), F.lit("bad_value:price")),
         F.when(price < 0, F.lit("negative_price")),
         F.when(F.abs(cents - F.round(cents)) > 1e-6, F.lit("bad_value:price")),

@@ -269,6 +269,8 @@ def _bad_value(
             return "missing_field:quantity"
         if event_type == "purchase" and order_id is None:
             return "missing_field:order_id"
+    if event_type in ("page_view", "add_to_cart") and order_id is not None:
+        return "unexpected_field:order_id"
     if price is not None:
         if price != price or not -MAX_PRICE <= price <= MAX_PRICE:
             return "bad_value:price"
