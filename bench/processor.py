@@ -37,6 +37,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka import KafkaException, Producer
@@ -60,6 +61,16 @@ _seed_spec.loader.exec_module(_seed)
 SEED_TABLES: dict[str, str] = _seed.TABLES
 
 PY = sys.executable
+LOGS: list[Path] = []  # --logs DIR: the processors' output is kept there
+
+
+def output(name: str) -> dict[str, Any]:
+    """Where a background process's output goes: DEVNULL, or a file under --logs."""
+    if not LOGS:
+        return {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    LOGS[0].mkdir(parents=True, exist_ok=True)
+    file = (LOGS[0] / f"{name}-{uuid.uuid4().hex[:6]}.log").open("w")
+    return {"stdout": file, "stderr": subprocess.STDOUT}
 
 
 class Fixture:
@@ -188,12 +199,13 @@ def freshness(
     with Fixture(infra, "fresh") as fx:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         extra = {"PROCESSOR_TRIGGER_SECONDS": trigger} if trigger else {}
+        kept = output(f"{'seed' if seed else 'ours'}-{rate}")
         if seed:
             every = trigger or str(fx.settings_trigger())
             command = seed_cmd(fx, "--trigger", str(parse_duration(every)))
         else:
             command = processor_cmd()
-        processor = subprocess.Popen(command, cwd=ROOT, env=fx.env(**extra), **quiet)
+        processor = subprocess.Popen(command, cwd=ROOT, env=fx.env(**extra), **kept)
         load = subprocess.Popen(
             # The warm-up hour is simulated, not sent: sent, it is a backlog of rate x 3,600
             # events ahead of the probes, and freshness would time the catch-up instead.
@@ -272,7 +284,7 @@ def idle_cpu(infra: InfraSettings, rate: int, seconds: int) -> float:
     """Our processor's CPU use at a low steady rate, as a share of one core."""
     with Fixture(infra, "idle") as fx:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        processor = subprocess.Popen(processor_cmd(), cwd=ROOT, env=fx.env(), **quiet)
+        processor = subprocess.Popen(processor_cmd(), cwd=ROOT, env=fx.env(), **output("idle"))
         load = subprocess.Popen(
             [PY, "-m", "producer.producer", "--mode", "realtime", "--rate", str(rate), "--flat",
              "--warm-up-mode", "simulate", "--duration", f"{seconds + 240}s", "--topic",
@@ -323,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-freshness", action="store_true")
     p.add_argument("--skip-idle", action="store_true")
     p.add_argument("--skip-seed", action="store_true", help="leave out the seed-style baseline")
+    p.add_argument("--logs", type=Path, help="keep the processors' output in this folder")
     args = p.parse_args(argv)
+    if args.logs:
+        LOGS.append(args.logs)
     if args.runs < 1 or args.events < 1000:
         p.error("--runs must be at least 1 and --events at least 1000")
     infra = InfraSettings.from_env(load_env())
