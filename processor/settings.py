@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
-from infra.env import LOCAL, mask, parse_duration
+from infra.env import LOCAL, ConfigError, mask, parse_duration
 from infra.layers import FROZEN, Count, Duration, Layered, Spec, from_variables
 from infra.settings import PostgresTarget
 
@@ -93,7 +93,12 @@ SPECS = {
     "checkpoint_dir": Spec(env="PROCESSOR_CHECKPOINT_DIR", flag="--checkpoint-dir",
                            example=".local/checkpoints/clickstream.raw", text="a folder"),
     "trigger_seconds": Spec(env="PROCESSOR_TRIGGER_SECONDS", flag="--trigger-seconds",
-                            example="5s", text="a duration above 0 and at most 1h (5, 5s, 500ms)"),
+                            example="500ms",
+                            text="a duration above 0 and at most 1h (5, 5s, 500ms)"),
+    "min_offsets_per_trigger": Spec(env="PROCESSOR_MIN_OFFSETS_PER_TRIGGER", example="500",
+                                    text="a whole number >= 0 (0: every trigger runs a batch)"),
+    "max_trigger_delay_seconds": Spec(env="PROCESSOR_MAX_TRIGGER_DELAY", example="2s",
+                                      text="a duration above 0 and at most 1h (2s, 1500ms)"),
     "max_lateness_seconds": Spec(env="PROCESSOR_MAX_LATENESS", example="1h",
                                  text="a duration (30s, 20m, 2h)"),
     "max_offsets_per_trigger": Spec(env="PROCESSOR_MAX_OFFSETS_PER_TRIGGER",
@@ -132,7 +137,9 @@ class ProcessorVariables(Layered):
     kafka_topic: Text = Field(min_length=1)
     starting_offsets: Annotated[Text, AfterValidator(_offsets)] = "earliest"
     checkpoint_dir: Text = ""
-    trigger_seconds: Duration = Field(5.0, gt=0, le=3600)
+    trigger_seconds: Duration = Field(0.5, gt=0, le=3600)
+    min_offsets_per_trigger: Count = Field(500, ge=0)
+    max_trigger_delay_seconds: Duration = Field(2.0, gt=0, le=3600)
     max_lateness_seconds: Duration = 3600.0
     max_offsets_per_trigger: Count = Field(200_000, ge=0)
     spark_master: Annotated[Text, _matching(_MASTER)] = "local[*]"
@@ -175,6 +182,10 @@ class ProcessorSettings:
     on_data_loss: str = "fail"
     spark_ui: str = "off"
     raw_retention_days: int = 7  # 0: raw_events and rejected_events keep every row
+    # A trigger runs a batch once this many messages wait, or the delay since the last batch
+    # has passed (Spark's minOffsetsPerTrigger and maxTriggerDelay; not in --available-now).
+    min_offsets_per_trigger: int = 0
+    max_trigger_delay_seconds: float = 2.0
 
     @classmethod
     def from_env(
@@ -188,6 +199,13 @@ class ProcessorSettings:
         given = {k: v for k, v in (flags or {}).items() if v is not None}
         v = from_variables(ProcessorVariables, SPECS, env, given)
         pg = PostgresTarget.from_env({**env, **{k: str(x) for k, x in given.items()}})
+        if 0 < v.max_offsets_per_trigger < v.min_offsets_per_trigger:
+            raise ConfigError(
+                f"PROCESSOR_MIN_OFFSETS_PER_TRIGGER={v.min_offsets_per_trigger} is above "
+                f"PROCESSOR_MAX_OFFSETS_PER_TRIGGER={v.max_offsets_per_trigger}: no batch could "
+                f"hold both; for example PROCESSOR_MIN_OFFSETS_PER_TRIGGER="
+                f"{v.max_offsets_per_trigger // 2}"
+            )
         return cls(
             kafka_bootstrap=v.kafka_bootstrap,
             kafka_topic=v.kafka_topic,
@@ -209,6 +227,8 @@ class ProcessorSettings:
             on_data_loss=v.on_data_loss,
             spark_ui=v.spark_ui,
             raw_retention_days=v.raw_retention_days,
+            min_offsets_per_trigger=v.min_offsets_per_trigger,
+            max_trigger_delay_seconds=v.max_trigger_delay_seconds,
         )
 
     def with_overrides(self, **changes: object) -> ProcessorSettings:

@@ -274,7 +274,9 @@ def _write(conn: psycopg.Connection[Any], batch: BatchInput, rules: SinkRules) -
                 "end_offsets": None if batch.end_offsets is None else Jsonb(batch.end_offsets),
             },
         )
+        steps.lap("ledger")
         _refresh_dashboard(cur, totals, counts, duration_ms)
+        steps.lap("dashboard")
     steps.lap("commit")
     return BatchResult(
         skipped=False,

@@ -79,6 +79,13 @@ def start_query(
     )
     if settings.max_offsets_per_trigger > 0:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    if settings.min_offsets_per_trigger > 0 and not available_now:
+        # Short triggers for freshness, without a batch per trigger when little has arrived:
+        # each batch has a fixed cost (a Spark job, checkpoint writes, a transaction) that at
+        # low rates would otherwise dominate the CPU (docs/processor.md, "Freshness").
+        reader = reader.option("minOffsetsPerTrigger", str(settings.min_offsets_per_trigger))
+        delay_ms = max(1, round(settings.max_trigger_delay_seconds * 1000))
+        reader = reader.option("maxTriggerDelay", f"{delay_ms}ms")
     writer = (
         reader.load()
         .writeStream.queryName("clickstream_processor")

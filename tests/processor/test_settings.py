@@ -14,12 +14,32 @@ def settings(**env: str) -> ProcessorSettings:
 
 
 def test_the_trigger_takes_durations_like_every_other_setting() -> None:
-    assert settings().trigger_seconds == 5
+    assert settings().trigger_seconds == 0.5
     for raw, seconds in (("5", 5), ("5s", 5), ("500ms", 0.5), ("1m", 60), ("0.25", 0.25)):
         assert settings(PROCESSOR_TRIGGER_SECONDS=raw).trigger_seconds == seconds
     for raw in ("0", "0s", "-1", "soon", "2h"):
         with pytest.raises(ConfigError, match="PROCESSOR_TRIGGER_SECONDS"):
             settings(PROCESSOR_TRIGGER_SECONDS=raw)
+
+
+def test_a_batch_waits_for_enough_messages_or_the_delay() -> None:
+    default = settings()
+    assert (default.min_offsets_per_trigger, default.max_trigger_delay_seconds) == (500, 2.0)
+    tuned = settings(PROCESSOR_MIN_OFFSETS_PER_TRIGGER="0", PROCESSOR_MAX_TRIGGER_DELAY="750ms")
+    assert (tuned.min_offsets_per_trigger, tuned.max_trigger_delay_seconds) == (0, 0.75)
+    for name, raw in (
+        ("PROCESSOR_MIN_OFFSETS_PER_TRIGGER", "-1"),
+        ("PROCESSOR_MIN_OFFSETS_PER_TRIGGER", "many"),
+        ("PROCESSOR_MAX_TRIGGER_DELAY", "0"),
+        ("PROCESSOR_MAX_TRIGGER_DELAY", "2h"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            settings(**{name: raw})
+    # A minimum above the cap could never be met: refused, with a value that works.
+    with pytest.raises(ConfigError) as caught:
+        settings(PROCESSOR_MAX_OFFSETS_PER_TRIGGER="300")
+    assert "PROCESSOR_MIN_OFFSETS_PER_TRIGGER=150" in str(caught.value)
+    assert settings(PROCESSOR_MAX_OFFSETS_PER_TRIGGER="0").min_offsets_per_trigger == 500
 
 
 @pytest.mark.parametrize(
@@ -68,7 +88,7 @@ def test_a_flag_is_named_as_a_flag_and_a_variable_as_a_variable() -> None:
     with pytest.raises(ConfigError) as caught:
         ProcessorSettings.from_env(env, flags={"PROCESSOR_TRIGGER_SECONDS": "soon"})
     assert str(caught.value).startswith("--trigger-seconds (PROCESSOR_TRIGGER_SECONDS): invalid")
-    assert str(caught.value).endswith("for example --trigger-seconds 5s")
+    assert str(caught.value).endswith("for example --trigger-seconds 500ms")
     with pytest.raises(ConfigError) as caught:
         settings(PROCESSOR_MAX_OFFSETS_PER_TRIGGER="-3")
     assert str(caught.value) == (
