@@ -129,6 +129,16 @@ class Fixture:
         return ProcessorSettings.from_env(load_env(environ=self.env())).trigger_seconds
 
 
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run a step to its end; on failure raise with the last lines it printed, not just its
+    exit status."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True)
+    if done.returncode:
+        tail = b"\n".join((done.stderr or done.stdout).splitlines()[-15:]).decode(errors="replace")
+        raise RuntimeError(f"{command[1]} exited with {done.returncode}:\n{tail}")
+    return done
+
+
 def processor_cmd(*args: str) -> list[str]:
     """Our processor's command line."""
     return [PY, "-m", "processor.streaming_processor", *args]
@@ -146,10 +156,10 @@ def fill(fx: Fixture, events: int) -> Path:
     """A producer backfill of `events` into the fixture's topic; returns its ledger."""
     ledger = fx.tmp / "ledger.json"
     faults = ["--duplicates", "0.01", "--late", "0.01", "--malformed", "0.001"]
-    subprocess.run(
+    run(
         [PY, "-m", "producer.producer", "--mode", "backfill", "--events", str(events),
          "--seed", "1", "--topic", fx.topic, "--ledger", str(ledger), *faults],
-        cwd=ROOT, env=fx.env(), check=True, capture_output=True,
+        fx.env(),
     )  # fmt: skip
     return ledger
 
@@ -167,9 +177,7 @@ class Drain:
 def drain_ours(fx: Fixture, ledger: Path) -> Drain:
     """Drain the topic with our processor, then verify every table and the ledger."""
     started = time.monotonic()
-    subprocess.run(
-        processor_cmd("--available-now"), cwd=ROOT, env=fx.env(), check=True, capture_output=True
-    )
+    run(processor_cmd("--available-now"), fx.env())
     wall = time.monotonic() - started
     with psycopg.connect(fx.conninfo()) as conn:
         row = conn.execute(
@@ -184,9 +192,7 @@ def drain_ours(fx: Fixture, ledger: Path) -> Drain:
 def drain_seed(fx: Fixture, messages: int) -> Drain:
     """Drain the same topic with the seed-style processor (four queries, JDBC)."""
     started = time.monotonic()
-    done = subprocess.run(
-        seed_cmd(fx, "--available-now"), cwd=ROOT, env=fx.env(), check=True, capture_output=True
-    )
+    done = run(seed_cmd(fx, "--available-now"), fx.env())
     wall = time.monotonic() - started
     seconds = json.loads(done.stdout.decode().strip().splitlines()[-1])["seconds"]
     return Drain(messages / seconds, wall, messages)

@@ -85,7 +85,8 @@ def _queries(spark: Any, settings: ProcessorSettings, args: argparse.Namespace) 
         parsed = raw.select(F.from_json(F.col("value").cast("string"), schema).alias("e"))
         return (
             parsed.select("e.*")
-            .withColumn("event_time", F.to_timestamp("timestamp"))
+            # The seed ran Spark 3, where a malformed time cast to null; Spark 4 (ANSI) raises.
+            .withColumn("event_time", F.try_to_timestamp(F.col("timestamp")))
             .drop("timestamp")
             .where(F.col("event_id").isNotNull() & F.col("event_time").isNotNull())
         )
