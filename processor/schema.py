@@ -35,7 +35,7 @@ JSON_FIELDS: dict[str, T.DataType] = {
     "category": T.StringType(),
     "referrer": T.StringType(),
     "country": T.StringType(),
-    # Validated like referrer, not stored (no column): the ab-test scenario's fields.
+    # The ab-test scenario's fields: raw_events.experiment / variant, and the session's.
     "experiment": T.StringType(),
     "variant": T.StringType(),
 }
@@ -89,6 +89,8 @@ EVENT_COLUMNS = (
     "category",
     "referrer",
     "country",
+    "experiment",
+    "variant",
     "kafka_partition",
     "kafka_offset",
     "kafka_timestamp",
@@ -110,6 +112,11 @@ NEW_EVENT_COLUMNS = (
     "quantity",
     "order_id",
     "category",
+    # merge_sessions.sql: the session's first event gives its user agent (is_bot) and
+    # experiment and variant.
+    "user_agent",
+    "experiment",
+    "variant",
     "is_late",
 )
 
