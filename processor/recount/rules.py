@@ -86,6 +86,9 @@ class Event(NamedTuple):
     order_id: str | None
     category: str | None
     device_type: str
+    user_agent: str | None  # a session's first event's decides whether it is a bot's
+    experiment: str | None
+    variant: str | None
 
 
 def _number(text: str) -> Decimal:
@@ -315,9 +318,9 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
         if reason is not None:
             return reason
         _GOOD_TYPES.add(types)  # at most 3 * 2**10 combinations (absent or typed, two for price)
-    (event_id, event_type, timestamp, user_id, session_id, product_id, page_url, _user_agent,
+    (event_id, event_type, timestamp, user_id, session_id, product_id, page_url, user_agent,
      ip_address, device_type, price, quantity, order_id, category, _referrer,
-     _country, _experiment, _variant) = values  # fmt: skip
+     _country, experiment, variant) = values  # fmt: skip
     if quantity is not None and quantity not in INT64:
         return "bad_type:quantity"
     # Rule 8: malformed uuids in field order, then the address.
@@ -354,4 +357,4 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
     if price is not None:
         price = Decimal(price)
     fields = (event_id.lower(), event_type, time_us, user, session, product, price, quantity)
-    return _new(Event, (*fields, order, category, device_type))
+    return _new(Event, (*fields, order, category, device_type, user_agent, experiment, variant))
