@@ -180,18 +180,16 @@ END
 $$;
 -- The KPIs leave bot sessions out (refresh_dashboard.sql): a small index of them.
 CREATE INDEX IF NOT EXISTS user_sessions_bot_idx ON user_sessions (session_id) WHERE is_bot;
--- experiment_metrics' merge looks sessions up by id and by (experiment, variant, start hour).
+-- experiment_metrics' merge looks the chunk's sessions in an experiment up by id: a small
+-- index while few sessions are in one.
 CREATE INDEX IF NOT EXISTS user_sessions_experiment_id_idx ON user_sessions (session_id)
-    WHERE experiment IS NOT NULL AND variant IS NOT NULL;
-CREATE INDEX IF NOT EXISTS user_sessions_experiment_idx
-    ON user_sessions (experiment, variant, session_start)
     WHERE experiment IS NOT NULL AND variant IS NOT NULL;
 
 -- One row per (experiment, variant, hour): the sessions of the variant that started in that
 -- hour (UTC), with all their orders and revenue, whenever placed. Bot sessions (is_bot) are
 -- counted apart, in bot_sessions only. A session is in an experiment when its first event
--- names both an experiment and a variant. db/merge/merge_experiments.sql recomputes the keys
--- a chunk touched from user_sessions.
+-- names both an experiment and a variant. db/merge/merge_experiments.sql adds what a chunk
+-- changed, key by key.
 CREATE TABLE IF NOT EXISTS experiment_metrics (
     experiment          text NOT NULL,
     variant             text NOT NULL,
