@@ -129,8 +129,8 @@ RETURN EXISTS (
     SELECT FROM unnest(ARRAY[
         'googlebot', 'bingbot', 'ahrefsbot', 'semrushbot', 'yandexbot', 'baiduspider',
         'duckduckbot', 'applebot', 'petalbot', 'gptbot', 'ccbot', 'facebookexternalhit',
-        'python-requests', 'curl/', 'wget', 'go-http-client', 'scrapy', 'headlesschrome',
-        'phantomjs', 'bot', 'crawler', 'spider']) AS p (pattern)
+        'slurp', 'python-requests', 'python-urllib', 'curl/', 'wget', 'go-http-client',
+        'scrapy', 'headlesschrome', 'phantomjs', 'bot', 'crawl', 'spider']) AS p (pattern)
     WHERE strpos(translate(user_agent, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'),
                  p.pattern) > 0);
 

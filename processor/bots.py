@@ -12,8 +12,10 @@ from __future__ import annotations
 import sys
 
 # Crawlers, scrapers and headless browsers by a substring of their user agent, lowercase.
-# The generic "bot", "crawler" and "spider" catch most self-declared crawlers; the named ones
-# document which we mean (and stay matched if a vendor drops the generic word).
+# The generic "bot", "crawl" and "spider" catch most self-declared crawlers; the named ones
+# document which we mean (and stay matched if a vendor drops the generic word). The producer's
+# bots scenario keeps its own list (producer/scenarios.py); every user agent it marks, this
+# list marks too.
 KNOWN_BOT_PATTERNS: tuple[str, ...] = (
     "googlebot",
     "bingbot",
@@ -27,7 +29,9 @@ KNOWN_BOT_PATTERNS: tuple[str, ...] = (
     "gptbot",
     "ccbot",
     "facebookexternalhit",
+    "slurp",  # Yahoo! Slurp
     "python-requests",
+    "python-urllib",
     "curl/",
     "wget",
     "go-http-client",
@@ -35,7 +39,7 @@ KNOWN_BOT_PATTERNS: tuple[str, ...] = (
     "headlesschrome",
     "phantomjs",
     "bot",
-    "crawler",
+    "crawl",  # crawler, Crawl, ...
     "spider",
 )
 

@@ -47,6 +47,8 @@ def test_known_bots_and_browsers() -> None:
         "Mozilla/5.0 (compatible; YandexBot/3.0)",
         "Baiduspider+(+http://www.baidu.com/search/spider.htm)",
         "SomeCrawler/1.0",
+        "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
+        "Python-urllib/3.11",
     ]
     browsers = [
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
