@@ -45,6 +45,8 @@ BEGIN
         EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS kafka_topic_id text NOT NULL '
                        'DEFAULT %L', t || '_unpartitioned', '');
         IF t = 'raw_events' THEN
+            ALTER TABLE raw_events_unpartitioned ADD COLUMN IF NOT EXISTS experiment text,
+                ADD COLUMN IF NOT EXISTS variant text;
             DROP INDEX IF EXISTS raw_events_event_time_idx, raw_events_event_time_brin,
                 raw_events_session_idx, raw_events_purchase_time_idx;
         ELSE
@@ -90,6 +92,9 @@ CREATE TABLE IF NOT EXISTS raw_events (
     category        text,
     referrer        text,
     country         text,
+    -- The A/B experiment and variant of the event's session (producer scenario ab-test).
+    experiment      text,
+    variant         text,
     is_late         boolean NOT NULL DEFAULT false,
     kafka_partition integer NOT NULL,
     kafka_offset    bigint NOT NULL,
@@ -100,6 +105,9 @@ CREATE TABLE IF NOT EXISTS raw_events (
     -- from here, since Kafka no longer has them.
     kafka_topic_id  text NOT NULL DEFAULT ''
 ) PARTITION BY RANGE (processed_at);
+-- An older schema's raw_events gets them in place (every partition with it; no rewrite).
+ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS experiment text,
+    ADD COLUMN IF NOT EXISTS variant text;
 -- Time ranges over raw_events (dashboard panels, the last-minute KPI) use a BRIN index: rows
 -- arrive in about event-time order, so block ranges stay narrow, and keeping it up costs a
 -- micro-batch's insert almost nothing (a B-tree on event_time cost about a third of it).
@@ -111,6 +119,20 @@ CREATE INDEX IF NOT EXISTS raw_events_event_time_brin ON raw_events USING brin (
 -- The dashboard's revenue and orders over the last hour read only purchases.
 CREATE INDEX IF NOT EXISTS raw_events_purchase_time_idx ON raw_events (event_time)
     WHERE event_type = 'purchase';
+
+-- Known bots (processor/bots.py KNOWN_BOT_PATTERNS, the one list; tests/processor/test_bots.py
+-- fails when this copy differs, and `python -m processor.bots` prints it): a user agent that
+-- contains one of the patterns, with A-Z folded to a-z (ASCII only, as the Python side does).
+CREATE OR REPLACE FUNCTION is_bot_agent(user_agent text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN EXISTS (
+    SELECT FROM unnest(ARRAY[
+        'googlebot', 'bingbot', 'ahrefsbot', 'semrushbot', 'yandexbot', 'baiduspider',
+        'duckduckbot', 'applebot', 'petalbot', 'gptbot', 'ccbot', 'facebookexternalhit',
+        'slurp', 'python-requests', 'python-urllib', 'curl/', 'wget', 'go-http-client',
+        'scrapy', 'headlesschrome', 'phantomjs', 'bot', 'crawl', 'spider']) AS p (pattern)
+    WHERE strpos(translate(user_agent, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'),
+                 p.pattern) > 0);
 
 -- One row per session_id.
 CREATE TABLE IF NOT EXISTS user_sessions (
@@ -132,10 +154,130 @@ CREATE TABLE IF NOT EXISTS user_sessions (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     -- Internal: the session's first event (earliest event_time, then smallest event_id), whose
     -- user_id and device_type the row carries; kept so that merges in any order agree.
-    first_event_id   uuid NOT NULL
+    first_event_id   uuid NOT NULL,
+    -- The first event's experiment and variant (null outside an A/B test), and whether its
+    -- user agent is a known bot's (is_bot_agent above).
+    experiment       text,
+    variant          text,
+    is_bot           boolean NOT NULL DEFAULT false
 );
 ALTER TABLE user_sessions ADD COLUMN IF NOT EXISTS first_event_id uuid NOT NULL;
 CREATE INDEX IF NOT EXISTS user_sessions_end_idx ON user_sessions (session_end);
+-- An older schema's sessions: experiment and variant stay null (raw_events had no column for
+-- them), is_bot comes from the first event where raw_events still holds it.
+DO $$
+BEGIN
+    ALTER TABLE user_sessions ADD COLUMN IF NOT EXISTS experiment text,
+        ADD COLUMN IF NOT EXISTS variant text;
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'user_sessions'::regclass
+                   AND attname = 'is_bot' AND NOT attisdropped) THEN
+        ALTER TABLE user_sessions ADD COLUMN is_bot boolean NOT NULL DEFAULT false;
+        UPDATE user_sessions AS s SET is_bot = true
+        FROM raw_events AS r
+        WHERE r.event_id = s.first_event_id AND is_bot_agent(r.user_agent);
+    END IF;
+END
+$$;
+-- The KPIs leave bot sessions out (refresh_dashboard.sql): a small index of them.
+CREATE INDEX IF NOT EXISTS user_sessions_bot_idx ON user_sessions (session_id) WHERE is_bot;
+-- experiment_metrics' merge looks the chunk's sessions in an experiment up by id: a small
+-- index while few sessions are in one.
+CREATE INDEX IF NOT EXISTS user_sessions_experiment_id_idx ON user_sessions (session_id)
+    WHERE experiment IS NOT NULL AND variant IS NOT NULL;
+
+-- One row per (experiment, variant, hour): the sessions of the variant that started in that
+-- hour (UTC), with all their orders and revenue, whenever placed. Bot sessions (is_bot) are
+-- counted apart, in bot_sessions only. A session is in an experiment when its first event
+-- names both an experiment and a variant. db/merge/merge_experiments.sql adds what a chunk
+-- changed, key by key.
+CREATE TABLE IF NOT EXISTS experiment_metrics (
+    experiment          text NOT NULL,
+    variant             text NOT NULL,
+    window_start        timestamptz NOT NULL,
+    sessions            bigint NOT NULL,
+    converted_sessions  bigint NOT NULL,
+    orders              bigint NOT NULL,
+    revenue             numeric(38, 2) NOT NULL,
+    bot_sessions        bigint NOT NULL,
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (experiment, variant, window_start)
+);
+
+-- Each variant's results over the sessions that started in [t0, t1) (whole hours: from t0's
+-- hour on), against the experiment's control: the variant named `control`, else `A` (either
+-- case), else the first variant by name (byte order). Bot sessions are left out. z = 1.959964,
+-- the 95% two-sided normal quantile. With p = converted / sessions of a variant, c = control:
+--   conversion_ci_*   p ± z·√(p(1−p)/n)                       (Wald)
+--   difference        p − p_c, with difference_ci_* = ± z·√(p(1−p)/n + p_c(1−p_c)/n_c): the
+--                     two-proportion z interval (unpooled); z_score uses the pooled rate
+--                     p̄ = (x + x_c)/(n + n_c): (p − p_c) / √(p̄(1−p̄)(1/n + 1/n_c))
+--   lift              p / p_c − 1, the relative lift; lift_ci_* = exp(ln(p/p_c) ± z·√(1/x − 1/n
+--                     + 1/x_c − 1/n_c)) − 1 (the log ratio's interval, Katz), null while either
+--                     variant has no converted session
+-- The control's own row has difference and lift 0 and no intervals for them.
+CREATE OR REPLACE FUNCTION experiment_results_between(t0 timestamptz, t1 timestamptz)
+RETURNS TABLE (
+    experiment text, variant text, control_variant text, is_control boolean,
+    sessions bigint, converted_sessions bigint, orders bigint, revenue numeric,
+    bot_sessions bigint, conversion_rate double precision,
+    conversion_ci_low double precision, conversion_ci_high double precision,
+    revenue_per_session numeric, difference double precision,
+    difference_ci_low double precision, difference_ci_high double precision,
+    z_score double precision, lift double precision,
+    lift_ci_low double precision, lift_ci_high double precision
+)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH totals AS (
+        SELECT m.experiment, m.variant, sum(m.sessions)::bigint AS n,
+               sum(m.converted_sessions)::bigint AS x, sum(m.orders)::bigint AS orders,
+               sum(m.revenue) AS revenue, sum(m.bot_sessions)::bigint AS bots
+        FROM experiment_metrics AS m
+        WHERE m.window_start >= date_trunc('hour', t0, 'UTC') AND m.window_start < t1
+        GROUP BY m.experiment, m.variant
+    ),
+    rates AS (
+        SELECT t.*, t.x::double precision / nullif(t.n, 0) AS p FROM totals AS t
+    ),
+    control AS (
+        SELECT DISTINCT ON (r.experiment) r.experiment, r.variant AS c, r.n AS n_c,
+               r.x AS x_c, r.p AS p_c
+        FROM rates AS r
+        ORDER BY r.experiment, lower(r.variant) = 'control' DESC, lower(r.variant) = 'a' DESC,
+                 r.variant COLLATE "C"
+    ),
+    pairs AS (
+        SELECT r.*, c.c, c.n_c, c.x_c, c.p_c, r.variant = c.c AS is_c,
+               1.959964::double precision AS z,
+               (r.x + c.x_c)::double precision / nullif(r.n + c.n_c, 0) AS pooled
+        FROM rates AS r JOIN control AS c USING (experiment)
+    )
+    SELECT experiment, variant, c, is_c, n, x, orders, revenue, bots, p,
+           p - z * sqrt(p * (1 - p) / n), p + z * sqrt(p * (1 - p) / n),
+           round(revenue / nullif(n, 0), 2),
+           CASE WHEN is_c THEN 0 ELSE p - p_c END,
+           CASE WHEN NOT is_c
+                THEN p - p_c - z * sqrt(p * (1 - p) / n + p_c * (1 - p_c) / n_c) END,
+           CASE WHEN NOT is_c
+                THEN p - p_c + z * sqrt(p * (1 - p) / n + p_c * (1 - p_c) / n_c) END,
+           CASE WHEN NOT is_c
+                THEN (p - p_c) / nullif(sqrt(pooled * (1 - pooled)
+                                             * (1.0 / nullif(n, 0) + 1.0 / nullif(n_c, 0))), 0)
+                END,
+           CASE WHEN is_c THEN 0 ELSE p / nullif(p_c, 0) - 1 END,
+           CASE WHEN NOT is_c AND x > 0 AND x_c > 0
+                THEN exp(ln(p / p_c) - z * sqrt(1.0 / x - 1.0 / n + 1.0 / x_c - 1.0 / n_c)) - 1
+                END,
+           CASE WHEN NOT is_c AND x > 0 AND x_c > 0
+                THEN exp(ln(p / p_c) + z * sqrt(1.0 / x - 1.0 / n + 1.0 / x_c - 1.0 / n_c)) - 1
+                END
+    FROM pairs
+    ORDER BY experiment, variant COLLATE "C";
+END;
+
+-- The whole run's results, one row per (experiment, variant): see experiment_results_between.
+CREATE OR REPLACE VIEW experiment_results AS
+    SELECT * FROM experiment_results_between('-infinity', 'infinity');
 
 -- One row per (hour, product).
 CREATE TABLE IF NOT EXISTS product_metrics (

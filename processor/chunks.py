@@ -198,9 +198,19 @@ def by_session(events: pa.Table) -> pa.Table:
     return events.take(pc.sort_indices(events, sort_keys=keys))
 
 
-# The aggregates each chunk's new, non-late events are merged into (db/merge/<name>.sql); the
-# merges commute, so their order is free.
-MERGES = ("merge_sessions", "merge_products", "merge_hours")
+# The aggregates each chunk's new, non-late events are merged into (db/merge/<name>.sql), in
+# this order. The per-event merges (sessions, products, hours) commute with each other and
+# across chunks. experiment_metrics is per session: what the chunk's sessions counted for it is
+# noted before merge_sessions and again after it, and the difference is merged by key.
+MERGES = (
+    "experiment_sessions_before",
+    "merge_sessions",
+    "merge_products",
+    "merge_hours",
+    "experiment_sessions_after",
+    "merge_experiments",
+    "prune_experiments",
+)
 
 
 def merge_new_events(cur: psycopg.Cursor[Any]) -> tuple[int, int]:

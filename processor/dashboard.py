@@ -35,25 +35,27 @@ class Kpi:
 
 
 # "Last N" windows run back from the newest event time committed (t), over (t - N, t]; late
-# events never count in windows. In display order.
+# events never count in windows, nor do the events of bot sessions (user_sessions.is_bot,
+# processor/bots.py). In display order.
 KPIS: tuple[Kpi, ...] = (
     Kpi("events_last_minute", "Events, 1 min", "short", 0,
-        "valid, non-late events with event time in the last minute"),
+        "valid, non-late events with event time in the last minute (bot sessions left out)"),
     Kpi("active_users_5m", "Active users, 5 min", "short", 0,
-        "distinct users with an event in the last 5 minutes"),
+        "distinct users with an event in the last 5 minutes (bot sessions left out)"),
     Kpi("active_sessions_5m", "Active sessions, 5 min", "short", 0,
-        "sessions with an event in the last 5 minutes"),
+        "sessions with an event in the last 5 minutes (bot sessions left out)"),
     Kpi("conversion_rate_1h", "Conversion, 1 h", "percentunit", 1,
-        "sessions with an order / sessions, over sessions active in the last hour"),
+        "sessions with an order / sessions, over sessions active in the last hour (bot "
+        "sessions left out)"),
     Kpi("revenue_1h", "Revenue, 1 h", "currencyUSD", 0,
-        "sum of price x quantity over purchase lines in the last hour"),
+        "sum of price x quantity over purchase lines in the last hour (bot sessions left out)"),
     Kpi("orders_1h", "Orders, 1 h", "short", 0,
-        "distinct order ids over purchase lines in the last hour"),
+        "distinct order ids over purchase lines in the last hour (bot sessions left out)"),
     Kpi("avg_order_value_1h", "Avg order value, 1 h", "currencyUSD", 2,
         "revenue_1h / orders_1h, rounded to cents (null without orders)"),
     Kpi("cart_abandonment_rate_1h", "Cart abandonment, 1 h", "percentunit", 1,
         "sessions with an add-to-cart and no order / sessions with an add-to-cart, over "
-        "sessions active in the last hour"),
+        "sessions active in the last hour (bot sessions left out)"),
     Kpi("processing_lag_seconds", "Processing lag", "s", 1,
         "commit time of the latest batch minus the newest Kafka timestamp in it: how old the "
         "freshest message was when it became visible", verified=False),

@@ -278,6 +278,8 @@ def _parse_steps(jvm: object, rules: ParseRules) -> tuple[tuple[Column, ...], ..
         field("category"),
         field("referrer"),
         field("country"),
+        field("experiment"),
+        field("variant"),
         # Only rejections store their topic: one string fewer per valid row to ship.
         F.when(kept_payload, F.col("kafka_topic")).alias("kafka_topic"),
         F.col("kafka_partition"),

@@ -35,6 +35,9 @@ JSON_FIELDS: dict[str, T.DataType] = {
     "category": T.StringType(),
     "referrer": T.StringType(),
     "country": T.StringType(),
+    # The ab-test scenario's fields: raw_events.experiment / variant, and the session's.
+    "experiment": T.StringType(),
+    "variant": T.StringType(),
 }
 
 # Text fields that no format check would catch holding a JSON number or boolean (Spark reads
@@ -47,6 +50,8 @@ FREE_TEXT_FIELDS = (
     "category",
     "referrer",
     "country",
+    "experiment",
+    "variant",
 )
 NUMBER_FIELDS = ("price", "quantity")
 
@@ -84,6 +89,8 @@ EVENT_COLUMNS = (
     "category",
     "referrer",
     "country",
+    "experiment",
+    "variant",
     "kafka_partition",
     "kafka_offset",
     "kafka_timestamp",
@@ -105,6 +112,11 @@ NEW_EVENT_COLUMNS = (
     "quantity",
     "order_id",
     "category",
+    # merge_sessions.sql: the session's first event gives its user agent (is_bot) and
+    # experiment and variant.
+    "user_agent",
+    "experiment",
+    "variant",
     "is_late",
 )
 

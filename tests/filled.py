@@ -1,9 +1,10 @@
 """A schema filled by a real producer and processor run, shared by every test that reads one.
 
 The producer backfills a few thousand events over the last hours (with duplicates, late and
-malformed messages) into a fresh topic, and the processor reads that topic once (availableNow)
-into a fresh schema. One run serves the whole test session: the panel-query tests and the
-browser tests read the same data.
+malformed messages) into a fresh topic, then hand-made sessions of an A/B test and bot sessions
+(tests/truth_events.py) follow in its last 45 minutes, and the processor reads that topic once
+(availableNow) into a fresh schema. One run serves the whole test session: the panel-query
+tests and the browser tests read the same data.
 """
 
 from __future__ import annotations
@@ -20,9 +21,19 @@ import pytest
 
 from infra.env import ROOT
 from infra.postgres import PostgresNative
+from tests.truth_events import Truth, bots, experiment, hours_ago, send
 
 EVENTS = 3000
 HOURS = 4
+
+
+def truth_traffic() -> Truth:
+    """An A/B test (B converts more) and bot sessions, in the last 45 minutes: after the
+    producer's events, within the lateness bound of its newest ones."""
+    start, span = hours_ago(0.75), timedelta(minutes=40)
+    truth = experiment("checkout-test", {"A": 0.2, "B": 0.3}, 120, start, span, seed=11)
+    truth.add(bots(humans=60, known=30, disguised=10, start=start, span=span, seed=12))
+    return truth
 
 
 def producer_command(topic: str, start: datetime, ledger: Path) -> list[str]:
@@ -67,6 +78,7 @@ def filled_schema(services: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         start = datetime.now(UTC) - timedelta(hours=HOURS)
         work = tmp_path_factory.mktemp("pipeline")
         run_checked(producer_command(topic, start, work / "ledger.json"), "producer backfill", 300)
+        send(services.bootstrap, topic, truth_traffic().messages())
         processor = [
             sys.executable, "-m", "processor.streaming_processor", "--available-now",
             "--topic", topic, "--schema", schema, "--checkpoint-dir", str(work / "checkpoint"),

@@ -1,16 +1,18 @@
 -- Merge the batch's new, non-late events into user_sessions (docs/design.md §4).
 -- Counts and revenue add up, start/end take min/max; orders count only order ids the session
--- never had (session_orders); user_id and device_type are those of the session's first event
--- (earliest event_time, then smallest event_id), so merges in any order agree.
+-- never had (session_orders); user_id, device_type, experiment, variant and is_bot (its user
+-- agent is a known bot's: is_bot_agent(), processor/bots.py) are those of the session's first
+-- event (earliest event_time, then smallest event_id), so merges in any order agree.
 WITH ev AS (
     SELECT
         event_id, event_type, event_time, user_id, session_id, device_type, price, quantity,
-        order_id
+        order_id, user_agent, experiment, variant
     FROM stage_new
     WHERE NOT is_late
 ),
 first_event AS (
-    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time
+    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time,
+        experiment, variant, is_bot_agent(user_agent) AS is_bot
     FROM ev
     ORDER BY session_id, event_time, event_id
 ),
@@ -36,12 +38,13 @@ order_counts AS (
     SELECT session_id, count(*) AS orders FROM new_orders GROUP BY session_id
 )
 INSERT INTO user_sessions AS cur (
-    session_id, user_id, device_type, first_event_id, session_start, session_end,
-    duration_seconds, events, page_views, add_to_carts, purchases, orders, revenue,
+    session_id, user_id, device_type, experiment, variant, is_bot, first_event_id, session_start,
+    session_end, duration_seconds, events, page_views, add_to_carts, purchases, orders, revenue,
     converted, cart_abandoned, is_bounce, updated_at
 )
 SELECT
-    b.session_id, f.user_id, f.device_type, f.event_id, f.event_time, b.session_end,
+    b.session_id, f.user_id, f.device_type, f.experiment, f.variant, f.is_bot, f.event_id,
+    f.event_time, b.session_end,
     extract(epoch FROM b.session_end - f.event_time)::double precision,
     b.events, b.page_views, b.add_to_carts, b.purchases, coalesce(c.orders, 0), b.revenue,
     coalesce(c.orders, 0) > 0,
@@ -58,6 +61,15 @@ ON CONFLICT (session_id) DO UPDATE SET
     device_type = CASE WHEN (excluded.session_start, excluded.first_event_id)
                             < (cur.session_start, cur.first_event_id)
                        THEN excluded.device_type ELSE cur.device_type END,
+    experiment = CASE WHEN (excluded.session_start, excluded.first_event_id)
+                           < (cur.session_start, cur.first_event_id)
+                      THEN excluded.experiment ELSE cur.experiment END,
+    variant = CASE WHEN (excluded.session_start, excluded.first_event_id)
+                        < (cur.session_start, cur.first_event_id)
+                   THEN excluded.variant ELSE cur.variant END,
+    is_bot = CASE WHEN (excluded.session_start, excluded.first_event_id)
+                       < (cur.session_start, cur.first_event_id)
+                  THEN excluded.is_bot ELSE cur.is_bot END,
     first_event_id = CASE WHEN (excluded.session_start, excluded.first_event_id)
                                < (cur.session_start, cur.first_event_id)
                           THEN excluded.first_event_id ELSE cur.first_event_id END,

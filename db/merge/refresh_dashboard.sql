@@ -4,6 +4,7 @@
 -- with an unknown t it guessed a tenth of raw_events in the window and at times scanned it all.
 -- Late events never count in windows. Session KPIs use sessions active in the window
 -- (session_end > t - N, which is the same as having a non-late event in the window).
+-- Bot sessions (user_sessions.is_bot) and their events never count in windows either.
 WITH totals AS (
     SELECT sum(input_rows - duplicate_rows - rejected_rows) AS events,
            sum(rejected_rows) AS rejected, sum(late_rows) AS late,
@@ -12,14 +13,16 @@ WITH totals AS (
 ),
 last_minute AS (
     SELECT count(*) AS events
-    FROM raw_events
+    FROM raw_events AS r
     WHERE event_time > %(t)s::timestamptz - interval '1 minute'
       AND event_time <= %(t)s::timestamptz AND NOT is_late
+      AND NOT EXISTS (SELECT FROM user_sessions AS s WHERE s.session_id = r.session_id
+                      AND s.is_bot)
 ),
 active_5m AS (
     SELECT count(*) AS sessions, count(DISTINCT user_id) AS users
     FROM user_sessions
-    WHERE session_end > %(t)s::timestamptz - interval '5 minutes'
+    WHERE session_end > %(t)s::timestamptz - interval '5 minutes' AND NOT is_bot
 ),
 sessions_1h AS (
     SELECT count(*) AS sessions,
@@ -27,13 +30,15 @@ sessions_1h AS (
            count(*) FILTER (WHERE add_to_carts > 0) AS carted,
            count(*) FILTER (WHERE cart_abandoned) AS abandoned
     FROM user_sessions
-    WHERE session_end > %(t)s::timestamptz - interval '1 hour'
+    WHERE session_end > %(t)s::timestamptz - interval '1 hour' AND NOT is_bot
 ),
 orders_1h AS (
     SELECT coalesce(sum(price * quantity), 0) AS revenue, count(DISTINCT order_id) AS orders
-    FROM raw_events
+    FROM raw_events AS r
     WHERE event_type = 'purchase' AND event_time > %(t)s::timestamptz - interval '1 hour'
       AND event_time <= %(t)s::timestamptz AND NOT is_late
+      AND NOT EXISTS (SELECT FROM user_sessions AS s WHERE s.session_id = r.session_id
+                      AND s.is_bot)
 )
 INSERT INTO dashboard_metrics AS cur (metric_name, metric_value, updated_at)
 SELECT m.name, m.value, now()

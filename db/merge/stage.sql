@@ -28,5 +28,22 @@ CREATE TEMP TABLE IF NOT EXISTS stage_new (
     quantity    integer,
     order_id    uuid,
     category    text,
+    user_agent  text,
+    experiment  text,
+    variant     text,
     is_late     boolean NOT NULL
+) ON COMMIT DELETE ROWS;
+
+-- What the chunk's sessions in an experiment contribute to experiment_metrics before
+-- merge_sessions (sign -1) and after it (sign +1), one row each (experiment_sessions.sql):
+-- their sum by key is the chunk's change (merge_experiments.sql).
+CREATE TEMP TABLE IF NOT EXISTS stage_experiment_sessions (
+    sign         integer NOT NULL,
+    experiment   text NOT NULL,
+    variant      text NOT NULL,
+    window_start timestamptz NOT NULL,
+    is_bot       boolean NOT NULL,
+    converted    boolean NOT NULL,
+    orders       bigint NOT NULL,
+    revenue      numeric(38, 2) NOT NULL
 ) ON COMMIT DELETE ROWS;

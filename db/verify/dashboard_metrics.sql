@@ -1,5 +1,5 @@
 -- The dashboard KPIs that follow from the data, recomputed from raw_events, rejected_events and
--- pipeline_batches (processing lag and batch figures describe a moment and are not checked).
+-- pipeline_batches (windows without the events of bot sessions) (processing lag and batch figures describe a moment and are not checked).
 -- Totals count the rows retention dropped (retention_log); the windowed KPIs are left out when
 -- retention dropped events of their last hour.
 WITH dropped AS (
@@ -15,11 +15,21 @@ newest AS (
 ev AS (
     SELECT * FROM raw_events WHERE NOT is_late
 ),
+-- Bot sessions (their first event's user agent is a known bot's) count in no windowed KPI.
+bot_sessions AS (
+    SELECT session_id
+    FROM (SELECT DISTINCT ON (session_id) session_id, user_agent
+          FROM ev ORDER BY session_id, event_time, event_id) AS f
+    WHERE is_bot_agent(user_agent)
+),
+human AS (
+    SELECT * FROM ev WHERE session_id NOT IN (SELECT session_id FROM bot_sessions)
+),
 sessions AS (
     SELECT session_id, max(event_time) AS last_event,
            bool_or(event_type = 'purchase') AS converted,
            bool_or(event_type = 'add_to_cart') AS carted
-    FROM ev GROUP BY session_id
+    FROM human GROUP BY session_id
 ),
 sessions_1h AS (
     SELECT count(*) AS sessions,
@@ -30,18 +40,18 @@ sessions_1h AS (
 ),
 window_5m AS (
     SELECT count(DISTINCT user_id) AS users, count(DISTINCT session_id) AS sessions
-    FROM ev, newest WHERE event_time > t - interval '5 minutes' AND event_time <= t
+    FROM human, newest WHERE event_time > t - interval '5 minutes' AND event_time <= t
 ),
 orders_1h AS (
     SELECT coalesce(sum(price * quantity), 0) AS revenue, count(DISTINCT order_id) AS orders
-    FROM ev, newest
+    FROM human, newest
     WHERE event_type = 'purchase' AND event_time > t - interval '1 hour' AND event_time <= t
 ),
 expected AS (
     SELECT m.metric_name, m.metric_value
     FROM newest, dropped, sessions_1h, window_5m, orders_1h,
     LATERAL (VALUES
-        ('events_last_minute', (SELECT count(*) FROM ev WHERE event_time > t - interval '1 minute'
+        ('events_last_minute', (SELECT count(*) FROM human WHERE event_time > t - interval '1 minute'
                                 AND event_time <= t)::double precision),
         ('active_users_5m', window_5m.users::double precision),
         ('active_sessions_5m', window_5m.sessions::double precision),

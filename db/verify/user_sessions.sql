@@ -10,7 +10,8 @@ ev AS (
     SELECT * FROM raw_events WHERE NOT is_late
 ),
 first_event AS (
-    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id
+    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, experiment,
+        variant, is_bot_agent(user_agent) AS is_bot
     FROM ev
     ORDER BY session_id, event_time, event_id
 ),
@@ -36,14 +37,14 @@ expected AS (
         t.orders > 0 AS converted,
         t.add_to_carts > 0 AND t.orders = 0 AS cart_abandoned,
         t.events = 1 AND t.page_views = 1 AS is_bounce,
-        f.device_type, f.event_id AS first_event_id
+        f.device_type, f.event_id AS first_event_id, f.experiment, f.variant, f.is_bot
     FROM totals AS t JOIN first_event AS f USING (session_id)
 ),
 stored AS (
     SELECT
         session_id, user_id, session_start, session_end, duration_seconds, events, page_views,
         add_to_carts, purchases, orders, revenue, converted, cart_abandoned, is_bounce,
-        device_type, first_event_id
+        device_type, first_event_id, experiment, variant, is_bot
     FROM user_sessions
 )
 SELECT coalesce(e.session_id, s.session_id)::text AS key, to_jsonb(e) AS expected,

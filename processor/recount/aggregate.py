@@ -1,6 +1,9 @@
-"""The stored copies of the events in; the expected rows of user_sessions, product_metrics and
-hourly_metrics out (docs/design.md §4, the columns db/verify/*.sql compares). Late events count in
-none of them. Hours are UTC; money is exact Decimal; rows are keyed as verify prints them.
+"""The stored copies of the events in; the expected rows of user_sessions, product_metrics,
+hourly_metrics and experiment_metrics out (docs/design.md §4, the columns db/verify/*.sql
+compares). Late events count in none of them. Hours are UTC; money is exact Decimal; rows are
+keyed as verify prints them. A session's bot flag is processor/bots.py's test of its first
+event's user agent; experiment_metrics counts a session under its first event's experiment and
+variant and the hour it started, bot sessions apart.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from processor.bots import is_bot_agent
 from processor.recount.rules import US
 from processor.recount.tally import Copy
 
@@ -32,13 +36,22 @@ def hour_key(window_start: datetime) -> str:
     return window_start.strftime("%Y-%m-%d %H:%M:%S+00")
 
 
+def experiment_key(experiment: str, variant: str, window_start: datetime) -> str:
+    """An experiment_metrics key as db/verify/experiment_metrics.sql prints it."""
+    return f"{experiment} {variant} {hour_key(window_start)}"
+
+
+# The first event's fields a session carries: user_id, device_type, user_agent, experiment, variant.
+Firsts = tuple[str, str, str | None, str | None, str | None]
+
+
 class _Session:
     __slots__ = (
         *("add_to_carts", "end", "events", "first", "orders", "page_views", "purchases"),
         *("revenue", "start", "user_device"),
     )
 
-    def __init__(self, time_us: int, event_id: str, user_device: tuple[str, str]) -> None:
+    def __init__(self, time_us: int, event_id: str, user_device: Firsts) -> None:
         self.first = (time_us, event_id)
         self.user_device = user_device
         self.start = self.end = time_us
@@ -77,6 +90,7 @@ class Tables:
     user_sessions: dict[str, Row] = field(default_factory=dict)
     product_metrics: dict[str, Row] = field(default_factory=dict)
     hourly_metrics: dict[str, Row] = field(default_factory=dict)
+    experiment_metrics: dict[str, Row] = field(default_factory=dict)
     events: int = 0
     late: int = 0
     earlier: int = 0  # events of earlier topics of the name, taken as stored
@@ -94,18 +108,20 @@ def aggregate(copies: Iterable[Copy]) -> Tables:
             late += 1
             continue
         (event_id, kind, t, user_id, session_id, product_id, price, quantity, order_id,
-         category, device_type) = copy.event  # fmt: skip
+         category, device_type, user_agent, experiment, variant) = copy.event  # fmt: skip
         hour = t // HOUR_US
         s = sessions.get(session_id)
         if s is None:
-            s = sessions[session_id] = _Session(t, event_id, (user_id, device_type))
+            firsts = (user_id, device_type, user_agent, experiment, variant)
+            s = sessions[session_id] = _Session(t, event_id, firsts)
         else:
             if t < s.start:
                 s.start = t
             elif t > s.end:
                 s.end = t
             if t <= s.first[0] and (t, event_id) < s.first:
-                s.first, s.user_device = (t, event_id), (user_id, device_type)
+                s.first = (t, event_id)
+                s.user_device = (user_id, device_type, user_agent, experiment, variant)
         h = hours.get(hour)
         if h is None:
             h = hours[hour] = _Hour()
@@ -149,6 +165,7 @@ def aggregate(copies: Iterable[Copy]) -> Tables:
     tables.user_sessions = {k: _session_row(k, s) for k, s in sessions.items()}
     tables.hourly_metrics = _hour_rows(hours)
     tables.product_metrics = _product_rows(products)
+    tables.experiment_metrics = _experiment_rows(tables.user_sessions.values())
     return tables
 
 
@@ -171,7 +188,40 @@ def _session_row(session_id: str, s: _Session) -> Row:
         "is_bounce": s.events == 1 and s.page_views == 1,
         "device_type": s.user_device[1],
         "first_event_id": s.first[1],
+        "experiment": s.user_device[3],
+        "variant": s.user_device[4],
+        "is_bot": is_bot_agent(s.user_device[2]),
     }
+
+
+def _experiment_rows(sessions: Iterable[Row]) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    for s in sessions:
+        experiment, variant = s["experiment"], s["variant"]
+        if experiment is None or variant is None:
+            continue
+        start = s["session_start"].replace(minute=0, second=0, microsecond=0)
+        key = experiment_key(experiment, variant, start)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "experiment": experiment,
+                "variant": variant,
+                "window_start": start,
+                "sessions": 0,
+                "converted_sessions": 0,
+                "orders": 0,
+                "revenue": ZERO,
+                "bot_sessions": 0,
+            }
+        if s["is_bot"]:
+            row["bot_sessions"] += 1
+            continue
+        row["sessions"] += 1
+        row["converted_sessions"] += s["converted"]
+        row["orders"] += s["orders"]
+        row["revenue"] += s["revenue"]
+    return rows
 
 
 def _hour_rows(hours: dict[int, _Hour]) -> dict[str, Row]:

@@ -28,7 +28,7 @@ REQUIRED = (
 TYPED = (
     *("event_id", "event_type", "timestamp", "user_id", "session_id", "product_id"),
     *("page_url", "user_agent", "ip_address", "device_type", "price", "quantity", "order_id"),
-    *("category", "referrer", "country"),
+    *("category", "referrer", "country", "experiment", "variant"),
 )
 MAX_PRICE = Decimal(1_000_000)
 MAX_QUANTITY = 10_000
@@ -86,6 +86,9 @@ class Event(NamedTuple):
     order_id: str | None
     category: str | None
     device_type: str
+    user_agent: str | None  # a session's first event's decides whether it is a bot's
+    experiment: str | None
+    variant: str | None
 
 
 def _number(text: str) -> Decimal:
@@ -314,10 +317,10 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
         reason = _missing_or_bad_type(obj)
         if reason is not None:
             return reason
-        _GOOD_TYPES.add(types)  # at most 3 * 2**8 combinations (absent or typed, two for price)
-    (event_id, event_type, timestamp, user_id, session_id, product_id, page_url, _user_agent,
+        _GOOD_TYPES.add(types)  # at most 3 * 2**10 combinations (absent or typed, two for price)
+    (event_id, event_type, timestamp, user_id, session_id, product_id, page_url, user_agent,
      ip_address, device_type, price, quantity, order_id, category, _referrer,
-     _country) = values  # fmt: skip
+     _country, experiment, variant) = values  # fmt: skip
     if quantity is not None and quantity not in INT64:
         return "bad_type:quantity"
     # Rule 8: malformed uuids in field order, then the address.
@@ -354,4 +357,4 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
     if price is not None:
         price = Decimal(price)
     fields = (event_id.lower(), event_type, time_us, user, session, product, price, quantity)
-    return _new(Event, (*fields, order, category, device_type))
+    return _new(Event, (*fields, order, category, device_type, user_agent, experiment, variant))

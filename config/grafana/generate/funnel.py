@@ -1,4 +1,5 @@
-"""The "Funnel and sessions" dashboard: views -> carts -> orders, and how long sessions last."""
+"""The "Funnel and sessions" dashboard: views -> carts -> orders, how long sessions last, A/B
+experiments and bot traffic."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from panels import (
     dashboard,
     histogram,
     layout,
+    override,
     piechart,
     stat,
+    table,
     timeseries,
 )
 
@@ -130,11 +133,82 @@ def sessions() -> list[Panel]:
     ]
 
 
+# experiment_results_between() (db/init.sql): sessions that started in the range, whole hours.
+EXPERIMENT_RESULTS = (
+    "experiment_results_between($__timeFrom()::timestamptz, $__timeTo()::timestamptz)"
+)
+
+
+def experiments() -> list[Panel]:
+    """Return the experiment panels (conversion per variant with its interval, the lift against
+    control with its interval) and bot share over time."""
+    percent = [
+        override(name, unit="percentunit", decimals=2)
+        for name in (
+            "conversion", "conversion low", "conversion high", "lift", "lift low", "lift high",
+        )
+    ]  # fmt: skip
+    return [
+        table(
+            "Experiment results",
+            "Per experiment and variant, over the human sessions (bots left out) that started in "
+            "the range (experiment_metrics, by start hour): conversion = converted sessions / "
+            "sessions with its 95% interval (Wald), revenue per session, and the relative lift "
+            "of conversion against the control variant (named control, else A, else the first "
+            "by name) with its 95% interval (log ratio, Katz). A lift interval that holds 0 "
+            "shows no significant difference. See experiment_results in docs/processor.md.",
+            f"""SELECT experiment AS "experiment", variant AS "variant",
+                control_variant AS "control", sessions AS "sessions",
+                converted_sessions AS "converted", conversion_rate AS "conversion",
+                conversion_ci_low AS "conversion low", conversion_ci_high AS "conversion high",
+                revenue_per_session AS "revenue per session", lift AS "lift",
+                lift_ci_low AS "lift low", lift_ci_high AS "lift high", z_score AS "z"
+            FROM {EXPERIMENT_RESULTS}
+            ORDER BY experiment, variant""",
+            [*percent, override("revenue per session", unit="currencyUSD", decimals=2)],
+            "sessions",
+            (24, 7),
+        ),
+        barchart(
+            "Conversion by variant",
+            "Conversion of each variant (human sessions started in the range) with the bounds of "
+            "its 95% interval (experiment_metrics).",
+            f"""SELECT experiment || ' ' || variant AS "variant",
+                conversion_ci_low AS "95% low", conversion_rate AS "conversion",
+                conversion_ci_high AS "95% high"
+            FROM {EXPERIMENT_RESULTS}
+            ORDER BY experiment, variant""",
+            "variant",
+            "percentunit",
+            (12, 8),
+        ),
+        timeseries(
+            "Bot share",
+            "Sessions started per interval, those whose user agent matches a known bot pattern "
+            "(user_sessions.is_bot, processor/bots.py) and their share (right axis). The KPIs "
+            "leave these sessions out. Follows the device filter.",
+            f"""SELECT $__timeGroupAlias(session_start, $__interval),
+                count(*) AS "sessions",
+                count(*) FILTER (WHERE is_bot) AS "bot sessions",
+                count(*) FILTER (WHERE is_bot)::float / count(*) AS "bot share"
+            FROM user_sessions WHERE {SESSION_FILTERS} GROUP BY 1 ORDER BY 1""",
+            overrides=[override("bot share", unit="percentunit", axis="right", decimals=1)],
+            size=(12, 8),
+        ),
+    ]
+
+
 def build() -> dict[str, Any]:
     """Return the "Funnel and sessions" dashboard."""
     return dashboard(
         "clickstream-funnel",
         "Funnel and sessions",
-        "From page views to carts to orders, and how long sessions last.",
-        layout([("Funnel", funnel()), ("Sessions", sessions())]),
+        "From page views to carts to orders, how long sessions last, A/B experiments and bots.",
+        layout(
+            [
+                ("Funnel", funnel()),
+                ("Sessions", sessions()),
+                ("Experiments and bots", experiments()),
+            ]
+        ),
     )
