@@ -69,6 +69,8 @@ CASES: Final[tuple[Case, ...]] = (
     Case("ip with leading zero", {"ip_address": "01.2.3.4"}, "bad_type:ip_address"),
     Case("ip with zone index", {"ip_address": "fe80::1%eth0"}, "bad_type:ip_address"),
     Case("category a number", {"category": 5}, "bad_type:category"),
+    Case("experiment a number", {"experiment": 7}, "bad_type:experiment"),
+    Case("variant a boolean", {"variant": True}, "bad_type:variant"),
     Case("quantity a fraction", {"quantity": 2.5}, "bad_type:quantity"),
     *(
         Case(f"event type {t}", {"event_type": t}, "unknown_event_type", "unknown_event_type")

@@ -35,6 +35,9 @@ JSON_FIELDS: dict[str, T.DataType] = {
     "category": T.StringType(),
     "referrer": T.StringType(),
     "country": T.StringType(),
+    # Validated like referrer, not stored (no column): the ab-test scenario's fields.
+    "experiment": T.StringType(),
+    "variant": T.StringType(),
 }
 
 # Text fields that no format check would catch holding a JSON number or boolean (Spark reads
@@ -47,6 +50,8 @@ FREE_TEXT_FIELDS = (
     "category",
     "referrer",
     "country",
+    "experiment",
+    "variant",
 )
 NUMBER_FIELDS = ("price", "quantity")
 

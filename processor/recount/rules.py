@@ -28,7 +28,7 @@ REQUIRED = (
 TYPED = (
     *("event_id", "event_type", "timestamp", "user_id", "session_id", "product_id"),
     *("page_url", "user_agent", "ip_address", "device_type", "price", "quantity", "order_id"),
-    *("category", "referrer", "country"),
+    *("category", "referrer", "country", "experiment", "variant"),
 )
 MAX_PRICE = Decimal(1_000_000)
 MAX_QUANTITY = 10_000
@@ -314,10 +314,10 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
         reason = _missing_or_bad_type(obj)
         if reason is not None:
             return reason
-        _GOOD_TYPES.add(types)  # at most 3 * 2**8 combinations (absent or typed, two for price)
+        _GOOD_TYPES.add(types)  # at most 3 * 2**10 combinations (absent or typed, two for price)
     (event_id, event_type, timestamp, user_id, session_id, product_id, page_url, _user_agent,
      ip_address, device_type, price, quantity, order_id, category, _referrer,
-     _country) = values  # fmt: skip
+     _country, _experiment, _variant) = values  # fmt: skip
     if quantity is not None and quantity not in INT64:
         return "bad_type:quantity"
     # Rule 8: malformed uuids in field order, then the address.

@@ -81,6 +81,8 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "category": st.sampled_from(["Electronics", "Home & Kitchen", None]),
     "country": st.sampled_from(["US", "DE", "BR"]),
     "referrer": st.sampled_from(["https://www.google.com/", None]),
+    "experiment": st.sampled_from(["checkout-test", None]),
+    "variant": st.sampled_from(["A", "B", None]),
 }
 HOSTILE: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(
@@ -102,6 +104,8 @@ HOSTILE: dict[str, st.SearchStrategy[Any]] = {
     "category": st.just("a\0b"),
     "country": st.integers(0, 9),
     "referrer": st.just(["a"]),
+    "experiment": st.integers(0, 9),
+    "variant": st.booleans(),
 }
 
 

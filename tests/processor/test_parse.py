@@ -122,6 +122,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("array in category", {**event(), "category": []}, "bad_type:category"),
     ("number in page_url", {**event(), "page_url": 7}, "bad_type:page_url"),
     ("boolean in referrer", {**event(), "referrer": True}, "bad_type:referrer"),
+    ("number in experiment", {**event(), "experiment": 7}, "bad_type:experiment"),
+    ("boolean in variant", {**event(), "variant": True}, "bad_type:variant"),
     ("number in country", {**event(), "country": 1.5}, "bad_type:country"),
     ("number as event type", {**event(), "event_type": 1}, "bad_type:event_type"),
     ("boolean as device", {**event(), "device_type": False}, "bad_type:device_type"),

@@ -149,6 +149,8 @@ def test_device_type_is_required_and_missing_fields_come_in_order() -> None:
         ("category", 5),
         ("referrer", {}),
         ("country", 49),
+        ("experiment", 3),
+        ("variant", ["B"]),
     ],
 )
 def test_a_wrong_json_type_is_bad_type(name: str, value: Any) -> None:
