@@ -162,14 +162,28 @@ class SessionModel:
         days, think, max_events = self._days, self._think, s.max_session_events
         out: list[Event] = []
         append = out.append
-        for t in starts:
-            if bot_share and rand() < bot_share:
-                self._event_ids.advance_to(n)
-                out += self._bot(t)
-                _, _, n = self._event_ids.state()
-                continue
-            returning = rand() < returning_share
-            user = visit(returning)
+        # A positive purchase lift redraws a session of the variant that did not buy, with the
+        # same user and start (producer.scenario_plan.SessionPlan.retry): `again` holds them.
+        again: tuple[int, bool, User, int] | None = None
+        i, count = 0, len(starts)
+        while i < count:
+            if again is None:
+                t = starts[i]
+                if bot_share and rand() < bot_share:
+                    self._event_ids.advance_to(n)
+                    out += self._bot(t)
+                    _, _, n = self._event_ids.state()
+                    i += 1
+                    continue
+                returning = rand() < returning_share
+                user = visit(returning)
+            else:
+                t, returning, user, mark = again
+                del out[mark:]
+                user.sessions -= 1
+                again = None
+            t0, mark = t, len(out)
+            i += 1
             flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
             user.sessions += 1
             atc_boost, checkout_boost = boost[user.device][returning]
@@ -193,10 +207,10 @@ class SessionModel:
                 part = search_parts[cc][bits(2)]
             else:
                 part = HOME_PART
-            tag, units, pay_code = 0, 1.0, PURCHASE | ORDER_FIRST | converted
+            tag, units, pay_code, retry = 0, 1.0, PURCHASE | ORDER_FIRST | converted, 0.0
             if plan is not None:  # scenarios: variant, sale, campaign (producer.scenario_plan)
                 sp = plan.session(t, user.user_id, rand)
-                tag, units = sp.bits, sp.units
+                tag, units, retry = sp.bits, sp.units, sp.retry
                 pay_code |= tag
                 atc_p *= sp.atc
                 checkout_p = min(0.99, checkout_p * sp.checkout)
@@ -331,6 +345,9 @@ class SessionModel:
                 else:
                     page, part = CART, CART_PART
                 t += think[bits(12)]
+            if retry and pay_code & CONVERTED and rand() < retry:  # no order: draw it again
+                again = (t0, returning, user, mark)  # its ids stay unused
+                i -= 1
         self._sessions += len(starts)
         self._event_ids.advance_to(n)
         return out

@@ -39,8 +39,9 @@ from producer.scenarios import Scenario
 HOUR_MS = 3_600_000
 EVENING = (20, 22)  # shop-time hours of the pronounced peak-day evening (Adobe: 8-10 pm)
 
-# Known bots: (user agent, the operator's address prefixes, country). Real strings, as their
-# operators document them; the prefixes are the operators' published ranges (or their hosts').
+# Known bots, each matching producer.scenarios.KNOWN_BOT_PATTERNS: (user agent, the operator's
+# address prefixes, country). Real strings, as their operators document them; the prefixes are
+# the operators' published ranges (or their hosts').
 KNOWN_BOTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
      ("66.249.66", "66.249.68", "66.249.79"), "US"),
@@ -74,15 +75,16 @@ DATACENTER: tuple[str, ...] = (
     *("3.80", "18.116", "52.23", "34.141", "35.199", "20.84"),
     *("40.112", "159.203", "51.38", "51.75", "95.217", "172.105"),
 )
-# What analytics tools match to filter known bots (the processor's user_sessions can use it).
-KNOWN_BOT_PATTERN = (
-    r"(?i)(bot|crawl|spider|slurp|python-requests|curl/|wget/|scrapy|go-http-client|"
-    r"headlesschrome|phantomjs)"
-)
 # A session landing on the sale views its products fewer times than the sessions of the
 # whole shop view products: extra sessions are scaled up so the sale's views rise by `traffic`
 # (measured with `python -m producer.profile --scenario flash-sale`, docs/producer.md).
 SALE_REACH = 2.9
+# A purchase lift L multiplies a variant's session conversion c by 1 + L exactly, whatever the
+# segment: L < 0, a session cannot buy with probability -L; L > 0, a session that did not buy
+# is drawn again (same user and start) with probability q, so c' = c / (1 - (1 - c) q) and
+# q = L / (1 + L) / (1 - c). c is the default model's human session conversion (2.1%, from
+# `python -m producer.profile`); a model converting at 5% realises +19.3% for +20%.
+BASE_CONVERSION = 0.021
 BOT_POOL = 96  # bot identities; each keeps its user id, agent and address
 
 
@@ -98,9 +100,10 @@ class SessionPlan(NamedTuple):
     landing: tuple[str, int] | None  # ("category", index) or ("product", index)
     referrer: str | None  # '"referrer":"…"' instead of the drawn one
     utm: str  # a query string for the landing URL, without ? or &
+    retry: float  # a session that did not buy is drawn again with this probability
 
 
-PLAIN = SessionPlan(0, "", 1.0, 1.0, 1.0, None, None, None, "")
+PLAIN = SessionPlan(0, "", 1.0, 1.0, 1.0, None, None, None, "", 0.0)
 
 
 @dataclass
@@ -136,7 +139,7 @@ class Plan:
         self.cut_events = 0
         self.bot_share = 0.0
         self.bots: list[tuple[User, int]] = []
-        self._offset_ms = int(utc_offset_hours * HOUR_MS)
+        self.offset_ms = int(utc_offset_hours * HOUR_MS)
         if (s := self.scenarios.get("ab-test")) is not None:
             self._ab(s)
         if (s := self.scenarios.get("bots")) is not None:
@@ -171,10 +174,12 @@ class Plan:
         self.variant_names = names
         self._variant_cum = list(accumulate(w for _, w in s["variants"]))
         lift = {(v, kind): 1.0 + amount for v, kind, amount in s["lift"]}
+        # (add-to-cart times, purchase lift, units times) per variant; a purchase lift acts on
+        # the session's conversion (see `purchase`), the others on their probability or units.
         self._variant_lift = [
             (
                 lift.get((v, "cart"), 1.0),
-                lift.get((v, "purchase"), 1.0),
+                lift.get((v, "purchase"), 1.0) - 1.0,
                 lift.get((v, "value"), 1.0),
             )
             for v in names
@@ -256,7 +261,7 @@ class Plan:
         self._window("peak-day", start, end, IN_PEAK)
 
     def _evening(self, ms: int) -> bool:
-        hour = (ms + self._offset_ms) // HOUR_MS % 24
+        hour = (ms + self.offset_ms) // HOUR_MS % 24
         return EVENING[0] <= hour < EVENING[1]
 
     def _campaign(self, s: Scenario) -> None:
@@ -302,7 +307,7 @@ class Plan:
 
     def session(self, t: int, user_id: str, rand: Callable[[], float]) -> SessionPlan:
         """The scenarios' decisions for a human session starting at `t`."""
-        bits, extra, atc, checkout, units = 0, "", 1.0, 1.0, 1.0
+        bits, extra, atc, checkout, units, retry = 0, "", 1.0, 1.0, 1.0, 0.0
         products: list[Product] | None = None
         landing: tuple[str, int] | None = None
         referrer, utm = None, ""
@@ -310,7 +315,11 @@ class Plan:
             v = self.variant(user_id)
             bits |= (v + 1) << VARIANT_SHIFT
             extra = self._variant_extra[v]
-            atc, checkout, units = self._variant_lift[v]
+            atc, lift, units = self._variant_lift[v]
+            if lift > 0:
+                retry = min(0.99, lift / (1 + lift) / (1 - BASE_CONVERSION))
+            elif lift < 0 and rand() < -lift:
+                checkout = 0.0  # this session cannot buy
         if self.sale is not None and self.sale[0] <= t < self.sale[1]:
             _, _, factor, products, members, cat = self.sale
             if rand() * factor >= 1.0 and members:  # one of the extra sessions: on the sale
@@ -327,7 +336,9 @@ class Plan:
                 bits |= CAMPAIGN
                 referrer, utm = ref, query
                 atc *= conversion
-        return SessionPlan(bits, extra, atc, checkout, units, products, landing, referrer, utm)
+        return SessionPlan(
+            bits, extra, atc, checkout, units, products, landing, referrer, utm, retry
+        )
 
     def bot(self, rand: Callable[[], float]) -> tuple[User, int, str]:
         """A bot identity for a bot session: the user, its code bits and its JSON extra."""

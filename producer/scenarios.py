@@ -17,7 +17,37 @@ from infra.env import ConfigError, parse_duration
 from producer.catalog import CATEGORIES
 from producer.clock import parse_instant
 
-LIFT_KINDS = ("cart", "purchase", "value")  # add-to-cart probability, cart->checkout, units
+# Known bot patterns: case-insensitive substrings of a user agent, the way analytics tools
+# filter known bots (the IAB/ABC list and GA4 work the same way). A bot scenario session whose
+# agent contains one is a "known" bot in the ledger's truth; one that pretends to be a browser
+# contains none. The processor marks user_sessions with the same list: import it, or use
+# KNOWN_BOT_REGEX (an alternation of these, no metacharacter among them) with PostgreSQL's `~*`
+# or Spark's `rlike` after `(?i)`. No agent of the human pool (producer.users) matches one.
+KNOWN_BOT_PATTERNS: tuple[str, ...] = (
+    "bot",  # Googlebot, bingbot, AhrefsBot, SemrushBot, YandexBot, GPTBot, ...
+    "crawl",
+    "spider",
+    "slurp",  # Yahoo
+    "facebookexternalhit",
+    "python-requests",
+    "python-urllib",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "scrapy",
+    "headlesschrome",
+    "phantomjs",
+)
+KNOWN_BOT_REGEX = "|".join(KNOWN_BOT_PATTERNS)
+
+
+def is_known_bot(user_agent: str) -> bool:
+    """Whether a user agent contains one of KNOWN_BOT_PATTERNS (case-insensitive)."""
+    agent = user_agent.lower()
+    return any(p in agent for p in KNOWN_BOT_PATTERNS)
+
+
+LIFT_KINDS = ("cart", "purchase", "value")  # add-to-cart probability, conversion, units
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
@@ -190,7 +220,7 @@ KINDS: dict[str, Kind] = {
                       variants),
                 Param("lift", "B:purchase:+20%",
                       "VARIANT:cart|purchase|value:+N%,... or none (an A/A test): add-to-cart "
-                      "probability, cart-to-checkout probability or units per cart line",
+                      "probability, session conversion or units per cart line",
                       lifts),
             ),
         ),

@@ -32,6 +32,7 @@ from producer.models import (
     VARIANT_SHIFT,
 )
 from producer.scenario_plan import Plan
+from producer.scenarios import KNOWN_BOT_PATTERNS
 
 BOTS = BOT_KNOWN | BOT_PRETENDING
 FIGURES = ("sessions", "events", "page_views", "add_to_carts", "purchases", "orders",
@@ -131,7 +132,8 @@ def counts(plan: Plan, name: str, tally: Tally) -> dict[str, Any]:
 
 
 def truth(plan: Plan, tally: Tally) -> list[dict[str, Any]]:
-    """The ledger's `scenarios`: for each, its name, spec, parameters, windows and counts."""
+    """The ledger's `scenarios`: for each, its name, spec, parameters, windows and counts (and
+    for bots the KNOWN_BOT_PATTERNS that made a bot "known")."""
     out = []
     for entry in plan.describe():
         scenario = plan.scenarios[entry["name"]]
@@ -139,9 +141,11 @@ def truth(plan: Plan, tally: Tally) -> list[dict[str, Any]]:
             {
                 **entry,
                 "parameters": scenario.ledger_parameters(),
+                **({"known_bot_patterns": list(KNOWN_BOT_PATTERNS)} if entry["name"] == "bots"
+                   else {}),
                 "counts": counts(plan, entry["name"], tally),
             }
-        )
+        )  # fmt: skip
     return out
 
 

@@ -28,15 +28,15 @@ from producer.config import RunSettings, Settings, TrafficSettings
 from producer.ledger import Tally
 from producer.producer import simulator, warm_up_ms
 from producer.run import Runner
-from producer.scenario_plan import KNOWN_BOT_PATTERN, Plan
-from producer.scenarios import KINDS, parse
+from producer.scenario_plan import Plan
+from producer.scenarios import KINDS, KNOWN_BOT_PATTERNS, KNOWN_BOT_REGEX, is_known_bot, parse
 from producer.truth import merge, truth
 from producer.workers import merge_records
 from tests.producer.test_output import ListSink
 
 START = "2025-05-05"
 START_MS = parse_instant(START)
-BOT = re.compile(KNOWN_BOT_PATTERN)
+BOT = re.compile(KNOWN_BOT_REGEX, re.IGNORECASE)
 HOUR = 3_600_000
 
 
@@ -109,7 +109,9 @@ def plan_of(sim: Simulation) -> Plan:
 
 
 def test_every_event_of_every_scenario_validates_against_the_contract() -> None:
-    events, summary, _ = run(*KINDS, days=1, rate=2)
+    specs = ("ab-test", "bots", "flash-sale:start=20m", "peak-day", "campaign:start=40m",
+             "outage:start=60m")  # fmt: skip
+    events, summary, _ = run(*specs, days=0.06, rate=2)
     assert events and len(summary["scenarios"]) == len(KINDS)
     bad = Counter(contract.first_reason(e) for e in events)
     assert bad == {None: len(events)}
@@ -416,3 +418,85 @@ def test_known_bot_pattern_matches_the_known_agents_and_no_browser() -> None:
     assert all(BOT.search(agent) for agent, _, _ in KNOWN_BOTS)
     assert not any(BOT.search(agent) for agent in PRETENDING_AGENTS)
     assert not any(BOT.search(t) for templates in USER_AGENTS.values() for _, t in templates)
+    assert not any(is_known_bot(t) for templates in USER_AGENTS.values() for _, t in templates)
+
+
+def test_known_bot_patterns_are_plain_lowercase_substrings_for_any_regex_engine() -> None:
+    # The processor uses them in PostgreSQL (~*) and Spark (rlike): nothing to escape.
+    assert all(re.fullmatch(r"[a-z0-9/-]+", p) for p in KNOWN_BOT_PATTERNS)
+    assert KNOWN_BOT_REGEX.split("|") == list(KNOWN_BOT_PATTERNS)
+    for agent in ("Mozilla/5.0 (compatible; Googlebot/2.1)", "CURL/8.0", "HeadlessChrome/1"):
+        assert is_known_bot(agent) and BOT.search(agent)
+    assert not is_known_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)")
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_each_scenario_alone_validates_in_backfill_and_realtime(name: str) -> None:
+    near = {"flash-sale": ":start=30s", "campaign": ":start=30s", "outage": ":start=1m"}
+    spec = name + near.get(name, "")
+    events, summary, _ = run(spec, days=0.02, rate=4)
+    start = parse_instant("2025-05-05T12:00:00Z")
+    settings = Settings(
+        run=RunSettings(warm_up_s=120, scenarios=(spec,)),
+        traffic=TrafficSettings(rate=20, flat=True),
+    )
+    clock = ManualClock(start / 1000)
+    sim = simulator(settings, 3, start, None, warm_up_ms(settings))
+    sink = ListSink(clock)
+    Runner(sim, sink, clock, lambda _: None, realtime=True, duration_s=180).run()
+    realtime = [json.loads(e[2]) for _, e in sink.sent]
+    assert events and realtime and scenario(summary, name)["spec"].startswith(name + ":")
+    validator = contract.validator()
+    for e in events + realtime:
+        assert not list(validator.iter_errors(e)), e
+        assert ("variant" in e) == (name == "ab-test") == ("experiment" in e)
+
+
+def counted(spec: str) -> dict[str, Any]:
+    """The ab-test truth's variants of a day at 10 events/s (the events left unparsed)."""
+    sim = simulate(start=START, days=1, rate=10, seed=5, scenario=[spec])
+    for _ in sim.chunks():
+        pass
+    found: dict[str, Any] = scenario(sim.summary(), "ab-test")["counts"]["variants"]
+    return found
+
+
+@pytest.mark.parametrize(("lift", "expected"), [("B:purchase:+50%", 0.5), ("none", 0.0)])
+def test_a_purchase_lift_lifts_session_conversion_by_that_much(lift: str, expected: float) -> None:
+    v = counted(f"ab-test:lift={lift}")
+    conv = {k: x["converted_sessions"] / x["sessions"] for k, x in v.items()}
+    # About 4,000 converted sessions a variant: the realised lift is within 0.12 of it.
+    assert abs(conv["B"] / conv["A"] - 1 - expected) < 0.12
+
+
+def test_a_negative_purchase_lift_and_a_value_lift() -> None:
+    v = counted("ab-test:lift=B:purchase:-50%,B:value:+100%")
+    conv = {k: x["converted_sessions"] / x["sessions"] for k, x in v.items()}
+    assert abs(conv["B"] / conv["A"] - 0.5) < 0.08
+    units = {k: x["revenue_cents"] / x["orders"] for k, x in v.items()}
+    assert 1.7 < units["B"] / units["A"] < 2.3
+
+
+def test_profile_prints_configured_and_realised_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from producer.profile import main
+
+    specs = ["ab-test", "bots", "flash-sale", "peak-day", "campaign", "outage"]
+    argv = ["--events", "40000", "--days", "2", "--json"]
+    assert main(argv + [a for s in specs for a in ("--scenario", s)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    found = {s["name"]: s for s in report["scenarios"]}
+    assert list(found) == specs
+    rows = {r["label"]: r for s in report["scenarios"] for r in s["figures"]}
+    assert rows["variant A: share of users"]["configured"] == 0.5
+    assert rows["B vs A: session conversion lift"]["configured"] == 0.2
+    assert rows["bot share of sessions"]["configured"] == 0.3
+    assert 0.25 < rows["bot share of sessions"]["realised"] < 0.35
+    known = rows["bot sessions matching KNOWN_BOT_PATTERNS"]
+    assert known["configured"] == known["realised"] > 0
+    assert rows["human sessions matching them"]["realised"] == 0
+    assert rows["events in the gap"]["realised"] == 0
+    assert rows["of them at list price"]["realised"] == 0
+    assert main(["--events", "20000", "--scenario", "ab-test:lift=none"]) == 0
+    text = capsys.readouterr().out
+    assert "scenario ab-test:name=checkout-test,variants=A:50,B:50,lift=none" in text
+    assert "B vs A: session conversion lift" in text and "95% CI" in text
