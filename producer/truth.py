@@ -74,11 +74,10 @@ def with_revenue(counts: dict[str, Any]) -> dict[str, Any]:
     return counts
 
 
-def _variant(index: int, humans: bool = False) -> Callable[[int], bool]:
+def _variant(index: int, leave_out: int = 0) -> Callable[[int], bool]:
+    """The codes of a variant's events, those with a bit of `leave_out` left out."""
     bits = (index + 1) << VARIANT_SHIFT
-    if humans:
-        return lambda code: code & VARIANT_MASK == bits and not code & BOTS
-    return lambda code: code & VARIANT_MASK == bits
+    return lambda code: code & VARIANT_MASK == bits and not code & leave_out
 
 
 def _has(bit: int) -> Callable[[int], bool]:
@@ -96,7 +95,9 @@ def counts(plan: Plan, name: str, tally: Tally) -> dict[str, Any]:
         for i, v in enumerate(plan.variant_names):
             out[v] = {
                 **figures(tally, _variant(i)),
-                "humans": figures(tally, _variant(i, humans=True)),
+                "humans": figures(tally, _variant(i, BOTS)),
+                # what a filter of KNOWN_BOT_PATTERNS leaves: humans and pretending bots
+                "without_known_bots": figures(tally, _variant(i, BOT_KNOWN)),
             }
         return {"variants": out}
     if name == "bots":

@@ -500,3 +500,17 @@ def test_profile_prints_configured_and_realised_figures(capsys: pytest.CaptureFi
     text = capsys.readouterr().out
     assert "scenario ab-test:name=checkout-test,variants=A:50,B:50,lift=none" in text
     assert "B vs A: session conversion lift" in text and "95% CI" in text
+
+
+def test_ab_test_with_bots_counts_humans_and_what_a_known_bot_filter_leaves() -> None:
+    events, summary, sim = run("ab-test", "bots:share=0.4", days=0.1, rate=3)
+    bot_users = {user.user_id for user, _ in plan_of(sim).bots}
+    variants = scenario(summary, "ab-test")["counts"]["variants"]
+    for v in ("A", "B"):
+        for part, keep in (
+            ("humans", lambda e: e["user_id"] not in bot_users),
+            ("without_known_bots", lambda e: not is_known_bot(e["user_agent"])),
+        ):
+            expected = window_figures(events, lambda e, v=v, k=keep: e["variant"] == v and k(e))
+            assert {k: variants[v][part][k] for k in expected} == expected, (v, part)
+        assert variants[v]["humans"]["sessions"] < variants[v]["without_known_bots"]["sessions"]
