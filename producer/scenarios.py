@@ -41,9 +41,13 @@ KNOWN_BOT_PATTERNS: tuple[str, ...] = (
 KNOWN_BOT_REGEX = "|".join(KNOWN_BOT_PATTERNS)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def is_known_bot(user_agent: str) -> bool:
-    """Whether a user agent contains one of KNOWN_BOT_PATTERNS (case-insensitive)."""
-    agent = user_agent.lower()
+    """Whether a user agent contains one of KNOWN_BOT_PATTERNS, A-Z folded to a-z and nothing
+    else (as SQL's lower() in the C locale and the processor's processor/bots.py)."""
+    agent = user_agent.translate(_ASCII_LOWER)
     return any(p in agent for p in KNOWN_BOT_PATTERNS)
 
 
