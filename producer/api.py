@@ -30,10 +30,12 @@ from producer import cli
 from producer.behavior import TEXT, Event
 from producer.clock import WallClock
 from producer.config import Settings
+from producer.data_generator import Simulator
 from producer.ledger import Tally
 from producer.models import MALFORMED
 from producer.producer import fault_injector, simulator
 from producer.run import pieces
+from producer.truth import truth
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,6 +61,9 @@ def _argv(options: Mapping[str, Any]) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if value is True:
             argv.append(flag)
+        elif isinstance(value, list | tuple):  # a repeatable flag: scenario=["bots", ...]
+            for item in value:
+                argv += [flag, str(item)]
         elif value is not False and value is not None:
             argv += [flag, str(value)]
     return argv
@@ -72,12 +77,13 @@ class Simulation:
         self.seed: int = settings.run.seed or 0
         self._start_ms, self._end_ms = cli.time_range(settings, now_ms)
         self._tally = Tally()
+        self.simulator: Simulator | None = None  # the last run's, once chunks() started
 
     def chunks(self) -> Iterator[list[Event]]:
         """The messages as the producer hands them to its sink, chunk by chunk: tuples of
         (event_ms, code, json_text, session_id, cents), faults included, in send order."""
         settings = self.settings
-        sim = simulator(settings, self.seed, self._start_ms, self._end_ms, 0)
+        sim = self.simulator = simulator(settings, self.seed, self._start_ms, self._end_ms, 0)
         faults = fault_injector(settings, self.seed)
         for piece in pieces(sim):
             out = faults.apply(piece) if faults else piece
@@ -119,8 +125,12 @@ class Simulation:
 
     def summary(self) -> dict[str, Any]:
         """The ledger's counts (events by type, sessions, users, orders, revenue, faults) of
-        what has been generated so far."""
-        return self._tally.summary()
+        what has been generated so far, and the scenarios' ground truth (producer.truth)."""
+        summary = self._tally.summary()
+        plan = self.simulator.plan if self.simulator is not None else None
+        if plan is not None:
+            summary["scenarios"] = truth(plan, self._tally)
+        return summary
 
 
 def simulate(*, env: Mapping[str, str] | None = None, **options: Any) -> Simulation:

@@ -12,14 +12,15 @@ import math
 import random
 from bisect import bisect
 from statistics import NormalDist
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from producer.catalog import NO_PRODUCT, Catalog
+from producer.catalog import NO_PRODUCT, Catalog, Product
 from producer.clock import DAY_MS, HMS, MILLIS, DayPrefixes
 from producer.config import BehaviorSettings
 from producer.ids import MASK48, MULT, IdSpace, random_uuid
 from producer.models import (
     ADD_TO_CART,
+    CONVERTED,
     ORDER_FIRST,
     PURCHASE,
     SESSION_FIRST,
@@ -27,6 +28,10 @@ from producer.models import (
     weighted_slots,
 )
 from producer.users import UserPool
+
+if TYPE_CHECKING:
+    from producer.models import User
+    from producer.scenario_plan import Plan
 
 # One message as it travels from the state machine to the sinks: a plain tuple (cheap to build
 # by the million), read everywhere by these field names, never by bare numbers.
@@ -42,6 +47,10 @@ LANDING = ((HOME, 0.30), (CATEGORY, 0.15), (SEARCH, 0.10), (PRODUCT, 0.45))
 # Relative bounce odds per landing page; rescaled so the overall share is `bounce_rate`.
 BOUNCE_ODDS = {HOME: 0.85, CATEGORY: 0.90, SEARCH: 0.75, PRODUCT: 1.15}
 ATC_SHARE = 0.7  # how much of a segment's conversion multiplier acts on adding to cart
+# Pages per bot session, 16 equally likely (mean 16): at the default share of 30% of sessions
+# bots make ~60% of page views, near Imperva's ~half of all requests being automated.
+BOT_PAGES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 25, 30, 40, 60)
+BOT_GAP_MS = (100, 2_000)  # between a bot's page views: no think time
 QUANTITIES = (1,) * 52 + (2,) * 9 + (3,) * 2 + (4,)  # 64 slots: mostly one
 REFERRERS = (
     (None, 0.38),
@@ -88,6 +97,7 @@ class SessionModel:
         self._event_ids = IdSpace(rng)
         self._sessions = 0
         self.observer: dict[str, bool] | None = None  # session_id -> returning, for the profile
+        self.plan: Plan | None = None  # the run's scenarios (producer.scenario_plan)
         self._days = DayPrefixes()
         self._think = lognormal_table(
             settings.think_time_median_s, settings.think_time_sigma, 12, 1800
@@ -143,14 +153,37 @@ class SessionModel:
         returning_share, add_to_cart_rate = s.returning_share, s.add_to_cart_rate
         cart_to_checkout, go_to_cart = s.cart_to_checkout, s.go_to_cart_after_add
         to_purchase, exit_after = s.checkout_to_purchase, s.exit_after_purchase
+        plan = self.plan
+        bot_share = plan.bot_share if plan is not None else 0.0
+        converted = CONVERTED if plan is not None else 0
+        base_products = products
         ep, salt, n = self._event_ids.state()  # event ids inlined: the hottest line
         saltb = salt | 1 << 48
         days, think, max_events = self._days, self._think, s.max_session_events
         out: list[Event] = []
         append = out.append
-        for t in starts:
-            returning = rand() < returning_share
-            user = visit(returning)
+        # A positive purchase lift redraws a session of the variant that did not buy, with the
+        # same user and start (producer.scenario_plan.SessionPlan.retry): `again` holds them.
+        again: tuple[int, bool, User, int] | None = None
+        i, count = 0, len(starts)
+        while i < count:
+            if again is None:
+                t = starts[i]
+                if bot_share and rand() < bot_share:
+                    self._event_ids.advance_to(n)
+                    out += self._bot(t)
+                    _, _, n = self._event_ids.state()
+                    i += 1
+                    continue
+                returning = rand() < returning_share
+                user = visit(returning)
+            else:
+                t, returning, user, mark = again
+                del out[mark:]
+                user.sessions -= 1
+                again = None
+            t0, mark = t, len(out)
+            i += 1
             flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0)
             user.sessions += 1
             atc_boost, checkout_boost = boost[user.device][returning]
@@ -174,6 +207,27 @@ class SessionModel:
                 part = search_parts[cc][bits(2)]
             else:
                 part = HOME_PART
+            tag, units, pay_code, retry = 0, 1.0, PURCHASE | ORDER_FIRST | converted, 0.0
+            if plan is not None:  # scenarios: variant, sale, campaign (producer.scenario_plan)
+                sp = plan.session(t, user.user_id, rand)
+                tag, units, retry = sp.bits, sp.units, sp.retry
+                pay_code |= tag
+                atc_p *= sp.atc
+                checkout_p = min(0.99, checkout_p * sp.checkout)
+                products = base_products if sp.products is None else sp.products
+                tail = f"{tail[:-1]}{sp.extra}}}"
+                if sp.referrer is not None:
+                    tail = f"{user.tail}{sp.referrer}{sp.extra}}}"
+                if sp.landing is not None:
+                    kind, index = sp.landing
+                    if kind == "category":
+                        page, cc, part = CATEGORY, index, category_parts[index]
+                    else:
+                        page, prod, part = PRODUCT, index, views[index]
+                if sp.utm:
+                    sep = "&" if page == SEARCH else "?"
+                    part = part.replace('","category"', f'{sep}{sp.utm}","category"', 1)
+            flags |= tag
             steps = 0
             while True:
                 n += 1
@@ -189,18 +243,20 @@ class SessionModel:
                         0,
                     )
                 )
-                flags = 0
+                flags = tag
                 steps += 1
                 added = False
                 if page == PRODUCT and rand() < atc_p:
                     t += atc_delay[bits(10)]
                     p = products[prod]
                     qty = QUANTITIES[bits(6)]
+                    if units != 1.0:  # an order-value lift: more units, rounded at random
+                        qty = max(1, int(qty * units + rand()))
                     n += 1
                     append(
                         (
                             t,
-                            ADD_TO_CART,
+                            ADD_TO_CART | tag | p.code,
                             f'{{"event_id":"{ep}{hex(((n * MULT) & MASK48) ^ saltb)[3:]}",'
                             f'"event_type":"add_to_cart","timestamp":"{days[t // DAY_MS]}'
                             f'{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
@@ -276,7 +332,8 @@ class SessionModel:
                 elif r < to_purchase and cart:  # on the checkout page: pay
                     t += self._pay_delay[bits(10)]
                     self._event_ids.advance_to(n)
-                    out += self._order(t, cart, head, sid, tail)
+                    out += self._order(t, cart, head, sid, tail, pay_code, products)
+                    pay_code = PURCHASE | ORDER_FIRST | tag
                     _, _, n = self._event_ids.state()
                     steps += len(cart)
                     cart = {}
@@ -288,20 +345,35 @@ class SessionModel:
                 else:
                     page, part = CART, CART_PART
                 t += think[bits(12)]
+            if retry and pay_code & CONVERTED and rand() < retry:  # no order: draw it again
+                again = (t0, returning, user, mark)  # its ids stay unused
+                i -= 1
         self._sessions += len(starts)
         self._event_ids.advance_to(n)
         return out
 
-    def _order(self, t: int, cart: dict[int, int], head: str, key: str, tail: str) -> list[Event]:
-        """Purchase lines of one order: one event per cart line, all at the same instant."""
-        rand, products = self._rng.random, self._catalog.products
+    def _order(
+        self,
+        t: int,
+        cart: dict[int, int],
+        head: str,
+        key: str,
+        tail: str,
+        code: int,
+        products: list[Product],
+    ) -> list[Event]:
+        """Purchase lines of one order: one event per cart line, all at the same instant.
+
+        `code` is the first line's (ORDER_FIRST, and CONVERTED for a session's first order);
+        every line keeps its scenario bits. `products` carry the session's prices."""
+        rand = self._rng.random
         ts = self._days[t // DAY_MS] + HMS[t // 1000 % 86400] + MILLIS[t % 1000]
         lines = [item for item in cart.items() if rand() >= self._s.cart_item_removed]
         if not lines:
             lines = [next(iter(cart.items()))]
         order_id = random_uuid(self._rng)
         out: list[Event] = []
-        code = PURCHASE | ORDER_FIRST
+        rest = code & ~(ORDER_FIRST | CONVERTED)
         for prod, qty in lines:
             p = products[prod]
             value = (
@@ -309,6 +381,51 @@ class SessionModel:
                 f'"timestamp":"{ts}",{head}{p.line_part},{p.price},"quantity":{qty},'
                 f'"order_id":"{order_id}",{tail}'
             )
-            out.append((t, code, value, key, p.price_cents * qty))
-            code = PURCHASE
+            out.append((t, code | p.code, value, key, p.price_cents * qty))
+            code = rest
         return out
+
+    def _bot(self, t: int) -> list[Event]:
+        """A bot session (producer.scenario_plan): page views only, in quick succession,
+        products uniformly (a crawler follows links, not popularity), no referrer."""
+        assert self.plan is not None
+        rng = self._rng
+        rand, bits = rng.random, rng.getrandbits
+        user, tag, extra = self.plan.bot(rand)
+        flags = SESSION_FIRST | (USER_FIRST if user.sessions == 0 else 0) | tag
+        user.sessions += 1
+        sid = random_uuid(rng)
+        head = f'{user.head}{sid}",'
+        tail = f'{user.tail}"referrer":null{extra}}}'
+        cat = self._catalog
+        views, category_parts = cat.view_parts, cat.category_parts
+        pages = min(self._s.max_session_events, BOT_PAGES[bits(4)])
+        low, span = BOT_GAP_MS[0], BOT_GAP_MS[1] - BOT_GAP_MS[0]
+        days, ids = self._days, self._event_ids
+        out: list[Event] = []
+        for i in range(pages):
+            r = rand()
+            if i == 0 and r < 0.2:
+                part = HOME_PART
+            elif r < 0.8:
+                part = views[int(rand() * len(views))]
+            else:
+                part = category_parts[int(rand() * len(category_parts))]
+            out.append(
+                (
+                    t,
+                    flags,
+                    f'{{"event_id":"{ids.next()}","event_type":"page_view","timestamp":"'
+                    f'{days[t // DAY_MS]}{HMS[t // 1000 % 86400]}{MILLIS[t % 1000]}",'
+                    f"{head}{part}{tail}",
+                    sid,
+                    0,
+                )
+            )
+            flags = tag
+            t += low + int(rand() * span)
+        return out
+
+    def bot_users(self) -> list[User]:
+        """The bot identities (for a warm start's reset of first-visit counts)."""
+        return [] if self.plan is None else [user for user, _ in self.plan.bots]

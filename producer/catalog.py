@@ -57,6 +57,7 @@ class Product:
     view_part: str  # product_id, page_url (/product/<id>) and category, for views and carts
     line_part: str  # the same product on the order confirmation page
     price: str  # '"price":12.99'
+    code: int = 0  # ledger code bits of its cart and purchase lines (SALE_PRICE on sale)
 
 
 def charm_price_cents(price: float) -> int:

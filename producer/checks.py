@@ -164,6 +164,8 @@ SPECS: dict[str, Spec] = {
              "send or simulate"),
         Spec("run.shard", "--shard", "PRODUCER_SHARD", "2/4", "I/N with 1 <= I <= N"),
         Spec("run.ledger_path", "--ledger", "", "/tmp/ledger.json", "a file path"),
+        Spec("run.scenarios", "--scenario", "", "ab-test:lift=B:purchase:+20%",
+             "a list of NAME[:key=value,...] (see --help)"),
         Spec("run.ledger_dir", "", "PRODUCER_LEDGER_DIR", ".local/ledgers", "a folder"),
         Spec("traffic.flat", "--flat", "", "true", "true or false"),
         Spec("output.kind", "--output", "PRODUCER_OUTPUT", "jsonl:/tmp/events.jsonl",

@@ -16,6 +16,7 @@ from infra.layers import Layer, load, put
 from infra.layers import Path as Where
 from infra.layers import env_layer as env_layer_of
 from infra.version import add_version
+from producer import scenarios
 from producer.checks import ALL, EVERY, FLAG_EXAMPLES, WARM_UP_MODES
 from producer.clock import DAY_MS, format_ms
 from producer.config import ConfigFile, Settings, file_layer, known_keys
@@ -75,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m producer.producer",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + scenarios.help_text() + "\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_version(p)
@@ -97,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
         choices=WARM_UP_MODES,
         help="send (default): the warm-up span goes out first, at full speed, as history; "
         "simulate: it is simulated but never sent (PRODUCER_WARM_UP_MODE)",
+    )
+    g.add_argument(
+        "--scenario",
+        action="append",
+        help="NAME[:key=value,...]: inject a scenario with ground truth in the ledger; "
+        "repeatable (config run.scenarios); the scenarios and their defaults are listed below",
     )
     g.add_argument("--seed", help="same seed and settings = same bytes (PRODUCER_SEED)")
     g.add_argument("--users", help="user pool size (PRODUCER_MAX_USERS, 5000)")

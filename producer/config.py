@@ -35,6 +35,7 @@ from pydantic_settings import SettingsConfigDict
 from infra.env import ConfigError, mask_property
 from infra.layers import FROZEN, Count, Duration, Layer, Layered, Number
 from infra.layers import Path as Where
+from producer import scenarios
 from producer.checks import (
     COMPRESSION,
     EVERY,
@@ -107,6 +108,15 @@ def _kafka(properties: dict[str, Any]) -> dict[str, Any]:
     return properties
 
 
+def _scenarios(specs: tuple[str, ...]) -> tuple[str, ...]:
+    return scenarios.check(specs)
+
+
+def _scenario(spec: str) -> str:
+    scenarios.parse(spec)
+    return spec.strip()
+
+
 def _text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
@@ -127,6 +137,7 @@ Instant = Annotated[
 ]
 Vector3 = tuple[float, float, float]
 Text = Annotated[str, BeforeValidator(_text)]
+ScenarioText = Annotated[str, AfterValidator(_scenario)]
 
 
 @dataclass(frozen=True, config=FROZEN)
@@ -240,6 +251,10 @@ class RunSettings:
     shard: Annotated[str, AfterValidator(_shard)] = _spec("run.shard", "1/1")
     # --workers: processes on this machine, one shard each (producer/workers.py).
     workers: Count = _limit("run.workers", 1)
+    # --scenario NAME[:key=value,...], repeatable (producer/scenarios.py).
+    scenarios: Annotated[tuple[ScenarioText, ...], AfterValidator(_scenarios)] = _spec(
+        "run.scenarios", ()
+    )
 
 
 @dataclass(frozen=True, config=FROZEN)

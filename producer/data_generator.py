@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import random
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 
@@ -22,6 +22,8 @@ from producer.behavior import AT, Event, SessionModel
 from producer.catalog import Catalog
 from producer.config import BehaviorSettings, TrafficSettings
 from producer.models import SESSION_FIRST, USER_FIRST, user_id_of
+from producer.scenario_plan import Plan
+from producer.scenarios import parse_all
 from producer.traffic import MINUTE_MS, TrafficShape
 from producer.users import UserPool
 
@@ -49,6 +51,8 @@ class Simulator:
         max_events: int | None = None,
         warm_up_ms: int = 0,
         catalog_seed: int | None = None,
+        scenarios: tuple[str, ...] = (),
+        origin_ms: int | None = None,
     ) -> None:
         # A shard builds the run's catalog from the run's seed, the rest from its own seed.
         catalog_rng = random.Random(seed if catalog_seed is None else catalog_seed)
@@ -57,6 +61,20 @@ class Simulator:
         self.users = UserPool(self.rng, behavior.users, behavior.device_mix)
         self.model = SessionModel(behavior, self.rng, self.catalog, self.users)
         self.shape = TrafficShape(traffic)
+        # Scenarios' windows count from the run's start (`origin_ms`; a warm start that sends
+        # its span begins earlier), a user's variant from the run's seed.
+        self.plan: Plan | None = None
+        if scenarios:
+            self.plan = Plan(
+                parse_all(scenarios),
+                seed if catalog_seed is None else catalog_seed,
+                start_ms if origin_ms is None else origin_ms,
+                self.catalog,
+                self.shape.at,
+                traffic.utc_offset_hours,
+                pool_seed=seed,
+            )
+            self.model.plan = self.plan
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.max_events = max_events
@@ -78,7 +96,10 @@ class Simulator:
         """
         starts: list[int] = []
         sessions_per_event = self._len_n / self._len_sum
-        rate, at, expovariate = self._rate_per_ms, self.shape.at, self.rng.expovariate
+        rate, expovariate = self._rate_per_ms, self.rng.expovariate
+        at: Callable[[int], float] = self.shape.at
+        if self.plan is not None:
+            at = self.plan.rate(at)
         while arrival < stop_at:
             starts.append(int(arrival))
             per_ms = rate * at(int(arrival)) * sessions_per_event
@@ -101,7 +122,7 @@ class Simulator:
         warming = self.warm_up_ms > 0
         arrival = float(start - self.warm_up_ms)
         k = int(arrival) // w
-        generate = self.model.generate
+        generate, plan = self.model.generate, self.plan
         while True:
             win_end = (k + 1) * w
             stop_at = win_end if end is None else min(win_end, end)
@@ -110,9 +131,11 @@ class Simulator:
             with collector_paused():
                 starts, arrival = self._starts(arrival, stop_at)
                 events = generate(starts)
-                pending += events
                 self._len_n += len(starts)
                 self._len_sum += len(events)
+                if plan is not None and plan.gap is not None:
+                    events = plan.cut(events)
+                pending += events
                 pending.sort(key=_time)  # stable: equal times keep their generation order
                 cut = bisect_left(pending, stop_at, key=_time)
             if warming:  # events before the start are simulated, never yielded
@@ -132,6 +155,8 @@ class Simulator:
                 done = True
             if self._watch:
                 self._flag_users(batch)
+            if plan is not None and plan.marks:
+                plan.mark(batch)
             self.emitted += len(batch)
             self.sim_ms = stop_at
             yield batch
@@ -155,7 +180,7 @@ class Simulator:
                 code |= SESSION_FIRST
                 self._watch.add(user_id_of(text))
             out.append((t, code, text, sid, cents))
-        for user in self.users.slots:
+        for user in [*self.users.slots, *self.model.bot_users()]:
             user.sessions = 1 if user.user_id in self._watch else 0
         return out
 

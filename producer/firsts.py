@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from producer.behavior import AT, CENTS, CODE, KEY, TEXT, Event
 from producer.models import (
+    CONVERTED,
     DUPLICATE,
     MALFORMED,
     ORDER_FIRST,
@@ -25,7 +26,8 @@ from producer.models import (
     user_id_of,
 )
 
-FIRSTS = SESSION_FIRST | USER_FIRST | ORDER_FIRST
+# CONVERTED rides with its order's first flag.
+FIRSTS = SESSION_FIRST | USER_FIRST | ORDER_FIRST | CONVERTED
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ class FirstFlags:
         if self.orders and code & TYPE_MASK == PURCHASE and not code & ORDER_FIRST:
             order = self.orders.get(order_id_of(event[TEXT]) or "")
             if order is not None:
-                code |= self._take(order, ORDER_FIRST)
+                code |= self._take(order, ORDER_FIRST | CONVERTED)
         if self.users and code & SESSION_FIRST and not code & USER_FIRST:
             user = self.users.get(user_id_of(event[TEXT]))
             if user is not None:  # opens a later session of a user whose first is held

@@ -64,6 +64,25 @@ def _needs_own_callback(code: int, watch_users: bool) -> bool:
     return code & TYPE_MASK == PURCHASE or (watch_users and bool(code & FIRST_OF_USER))
 
 
+class _SharedCallbacks(dict[int, Callback | None]):
+    """The shared delivery callback of each code (None: the message needs its own), made on
+    first use: scenario bits (producer.models) make codes up to 2**21, too many to build."""
+
+    def __init__(self, watch_users: bool, on_report: Callable[..., None]) -> None:
+        super().__init__()
+        self._watch_users = watch_users
+        self._on_report = on_report
+
+    def __missing__(self, code: int) -> Callback | None:
+        shared = (
+            None
+            if _needs_own_callback(code, self._watch_users)
+            else partial(self._on_report, code, 0)
+        )
+        self[code] = shared
+        return shared
+
+
 class KafkaSink:
     """confluent-kafka producer: batched, compressed, idempotent, every report counted.
 
@@ -98,12 +117,7 @@ class KafkaSink:
             "error_cb": self._on_error,
         }
         self._per_message = not config.get("delivery.report.only.error", False)
-        self._callbacks: list[Callback | None] = [
-            None
-            if _needs_own_callback(code, self._per_message)
-            else partial(self._on_report, code, 0)
-            for code in range(256)
-        ]
+        self._callbacks = _SharedCallbacks(self._per_message, self._on_report)
         try:
             self._producer = Producer(config)
         except KafkaException as exc:

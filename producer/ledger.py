@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class Tally:
 
     codes: Counter[int] = field(default_factory=Counter)
     revenue_cents: int = 0
+    # Revenue by code, for the scenarios' truth (revenue by variant, by window).
+    cents: Counter[int] = field(default_factory=Counter)
     messages: int = 0
     # Users counted other than by their flagged message: a Kafka sink that lost a user's first
     # message but delivered a later session of that user counts -1 here (see kafka_sink).
@@ -55,20 +58,28 @@ class Tally:
         self.codes.update(map(_code, batch))  # Counter's C loop: cheap per message
         self.revenue_cents += sum(map(_cents, batch))
         self.messages += len(batch)
+        cents = self.cents
+        for e in compress(batch, map(_cents, batch)):  # only purchase lines: a few in 200
+            cents[e[CODE]] += e[CENTS]
 
     def add_one(self, code: int, cents: int) -> None:
         """Count one message by its code and revenue."""
         self.codes[code] += 1
         self.revenue_cents += cents
         self.messages += 1
+        if cents:
+            self.cents[code] += cents
 
     def minus(self, other: Tally) -> Tally:
         """What this tally counts and `other` does not (other must be a part of this one)."""
         codes = Counter(self.codes)
         codes.subtract(other.codes)
+        cents = Counter(self.cents)
+        cents.subtract(other.cents)
         return Tally(
             codes=+codes,
             revenue_cents=self.revenue_cents - other.revenue_cents,
+            cents=+cents,
             messages=self.messages - other.messages,
             users_adjust=self.users_adjust - other.users_adjust,
         )

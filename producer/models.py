@@ -26,6 +26,20 @@ LATE = 32
 DUPLICATE = 64
 MALFORMED = 128
 MALFORMED_KINDS = ("invalid_json", "missing_field", "bad_type", "unknown_event_type")
+# Scenario bits (producer/scenarios.py), so the ledger's ground truth is counted like the rest:
+# exactly, from the codes of what got out. Duplicates and malformed copies carry none.
+VARIANT_SHIFT = 8  # bits 8-11: the A/B variant's index + 1 (0: no experiment)
+VARIANT_MASK = 15 << VARIANT_SHIFT
+BOT_KNOWN = 1 << 12  # a bot session with a known bot user agent
+BOT_PRETENDING = 1 << 13  # a bot session with a browser's user agent
+IN_SALE = 1 << 14  # event time inside the flash sale's window
+CAMPAIGN = 1 << 15  # an event of a campaign session
+IN_PEAK = 1 << 16  # event time inside the peak day
+IN_BURST = 1 << 17  # event time inside the burst after an outage
+CONVERTED = 1 << 18  # the first purchase line of a session's first order
+SALE_PRICE = 1 << 19  # a cart or purchase line at the flash sale's price
+IN_CAMPAIGN = 1 << 20  # event time inside the campaign's window
+SCENARIO_BITS = (1 << 21) - (1 << 8)
 
 PAGE_VIEW, ADD_TO_CART, PURCHASE = 0, 1, 2
 

@@ -31,6 +31,7 @@ from producer.publish import PublishError, open_sink
 from producer.run import Progress, Runner, RunResult, result_record
 from producer.shards import for_shard, parse_shard, shard_seed
 from producer.stopping import StopControl, handle_signals
+from producer.truth import truth
 
 WARM_UP_MAX_EVENTS = 1_500_000  # a few seconds of generation (or history) before realtime
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_UNDELIVERED = 0, 1, 2, 3
@@ -95,6 +96,7 @@ def simulator(
     much history and every session under way at the start has its earlier events downstream.
     `simulate`: the span runs unsent, and the sessions under way are flagged at the start.
     """
+    origin_ms = start_ms  # the scenarios' windows count from the run's start
     if settings.run.warm_up_mode == "send":
         start_ms, warm_ms = start_ms - warm_ms, 0
     index, count = parse_shard(settings.run.shard)
@@ -108,6 +110,8 @@ def simulator(
         shard.run.events,
         warm_ms,
         catalog_seed=seed if count > 1 else None,
+        scenarios=settings.run.scenarios,
+        origin_ms=origin_ms,
     )
 
 
@@ -194,6 +198,7 @@ def produce(
             "last_event_time": format_ms(result.last_event_ms) if result.last_event_ms else None,
         },
         **result.tally.summary(),
+        **({"scenarios": truth(sim.plan, result.tally)} if sim.plan is not None else {}),
         "delivery": result_record(result, sink),
         "errors": result.errors,
         "settings": settings.to_dict(),

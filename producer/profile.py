@@ -24,6 +24,7 @@ from producer.behavior import TEXT
 from producer.clock import DAY_MS, parse_instant
 from producer.config import Settings
 from producer.data_generator import Simulator
+from producer.ledger import Tally
 
 SAMPLE_START = "2025-01-06"  # a Monday, so a 7-day sample is one whole week
 SAMPLE_EVENTS = 300_000
@@ -155,16 +156,34 @@ def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None)
 
 def generate(settings: Settings) -> tuple[Iterator[dict[str, Any]], dict[str, bool]]:
     """A backfill sample from settings (events/days/start default to a week of 300k events)."""
+    stream, visitors, _, _ = sample(settings)
+    return stream, visitors
+
+
+def sample(
+    settings: Settings,
+) -> tuple[Iterator[dict[str, Any]], dict[str, bool], Simulator, Tally]:
+    """The sample's events, visitor types, its simulator (with the scenarios' plan) and the
+    tally the scenarios' ledger truth is counted from (filled as the events are read)."""
     run = settings.run
     events = run.events or SAMPLE_EVENTS
     days = run.days or SAMPLE_DAYS
     start = run.start_ms if run.start_ms is not None else parse_instant(SAMPLE_START)
     traffic = replace(settings.traffic, rate=events / (days * 86400) * 1.02)
-    sim = Simulator(settings.behavior, traffic, run.seed or 0, start, None, events)
+    sim = Simulator(
+        settings.behavior, traffic, run.seed or 0, start, None, events, scenarios=run.scenarios
+    )
     visitors: dict[str, bool] = {}
     sim.model.observer = visitors
-    stream = (json.loads(e[TEXT]) for window in sim.windows() for e in window)
-    return stream, visitors
+    tally = Tally()
+
+    def stream() -> Iterator[dict[str, Any]]:
+        for window in sim.windows():
+            tally.add(window)
+            for e in window:
+                yield json.loads(e[TEXT])
+
+    return stream(), visitors, sim, tally
 
 
 TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
@@ -227,9 +246,9 @@ def report_lines(p: Profile) -> list[str]:
     return lines
 
 
-def profile_json(p: Profile, origin: str) -> str:
+def profile_json(p: Profile, origin: str, scenarios: list[dict[str, Any]] | None = None) -> str:
     """The profile as one JSON object (`--json`): counts, every rate, each target and whether
-    the sample lies in it."""
+    the sample lies in it, and with scenarios their configured and realised figures."""
     rates = p.rates()
     targets = {
         key: {"label": label, "low": low, "high": high, "value": rates[key],
@@ -245,8 +264,26 @@ def profile_json(p: Profile, origin: str) -> str:
             "orders": len(p.orders),
             "rates": rates,
             "targets": targets,
+            **({"scenarios": scenarios} if scenarios else {}),
         }
     )
+
+
+def scenario_figures(
+    events: list[dict[str, Any]], sim: Simulator, settings: Settings
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Each scenario's configured figures next to the sample's (producer.scenario_profile)."""
+    if sim.plan is None:
+        return [], []
+    from producer import scenario_profile
+
+    run = settings.run
+    start = run.start_ms if run.start_ms is not None else parse_instant(SAMPLE_START)
+    end = start + int((run.days or SAMPLE_DAYS) * DAY_MS)
+    found = scenario_profile.rows(
+        scenario_profile.Sample(events, start, end), sim.plan, sim.catalog
+    )
+    return scenario_profile.report_lines(found, sim.plan), scenario_profile.as_json(found, sim.plan)
 
 
 def print_profile(
@@ -258,19 +295,22 @@ def print_profile(
             events = [json.loads(line) for line in f if line.strip()]
         p = measure(events, None)
         origin = f"read from {source}"
+        scenario_lines: list[str] = []
+        scenario_json: list[dict[str, Any]] = []
     else:
-        stream, visitors = generate(settings)
-        events_list = list(stream)
-        p = measure(events_list, visitors)
+        stream, visitors, sim, _ = sample(settings)
+        events = list(stream)
+        p = measure(events, visitors)
         origin = f"generated with seed {settings.run.seed}"
+        scenario_lines, scenario_json = scenario_figures(events, sim, settings)
     if as_json:
-        print(profile_json(p, origin))
+        print(profile_json(p, origin, scenario_json))
     else:
         print(
             f"behaviour profile: {sum(p.events.values()):,} events, {len(p.sessions):,} "
             f"sessions, {len(p.orders):,} orders ({origin})"
         )
-        for line in report_lines(p):
+        for line in report_lines(p) + scenario_lines:
             print(line)
     if plot:
         from producer.profile_plot import PlotError, write_plot  # plotly loads only for --plot
@@ -289,7 +329,7 @@ def print_profile(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m producer.profile [--events N] [--days D] [--seed S] [--config F] [--input F]
-    [--plot F.html]`."""
+    [--plot F.html] [--scenario NAME[:key=value,...]]...`."""
     from producer import cli
 
     ap = argparse.ArgumentParser(
@@ -303,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", help=f"first simulated day (default {SAMPLE_START}, a Monday)")
     ap.add_argument("--seed", type=int, help="default 1")
     ap.add_argument("--config", help="behaviour config file, as for the producer")
+    ap.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME[:key=value,...]",
+        help="run the sample with a scenario, as for the producer (repeatable), and print its "
+        "configured figures next to the realised ones",
+    )
     ap.add_argument(
         "--plot",
         metavar="PATH",
@@ -330,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             + (["--events", str(args.events)] if args.events else [])
             + (["--days", str(args.days)] if args.days else [])
             + (["--start", args.start] if args.start else [])
+            + [arg for spec in args.scenario for arg in ("--scenario", spec)]
         )
         settings = cli.build_settings(flags, load_env(), default_seed=1)
     except ConfigError as exc:

@@ -32,6 +32,7 @@ from producer.publish import PublishError
 from producer.run import Progress, progress_text
 from producer.shards import parse_shard
 from producer.stopping import Report, StopControl
+from producer.truth import merge as merge_truth
 
 # Ledger sections whose whole numbers add up over the workers.
 SUMMED = ("events", "faults", "delivery")
@@ -136,6 +137,8 @@ def merge_records(records: list[dict[str, Any]], workers: int) -> dict[str, Any]
         merged[name] = sum(r[name] for r in records)
     merged["revenue"] = str(Decimal(merged["revenue_cents"]) / 100)
     run["messages_per_second"] = round(merged["messages_sent"] / wall, 1) if wall else 0.0
+    if "scenarios" in first:  # the ground truth's counts add up like the rest
+        merged["scenarios"] = merge_truth([r["scenarios"] for r in records])
     merged["errors"] = [e for r in records for e in r["errors"]]
     merged["settings"] = first.get("settings")
     merged["workers"] = records

@@ -347,7 +347,9 @@ def check(value: bytes | None, kafka_timestamp_us: int, rules: Rules) -> Event |
         return "timestamp_too_old"
     if time_us > kafka_timestamp_us + rules.max_future_us:
         return "timestamp_in_future"
-    plain_view = event_type == "page_view" and price is None and quantity is None
+    plain_view = (
+        event_type == "page_view" and price is None and quantity is None and order_id is None
+    )
     if not plain_view or device_type not in DEVICE_TYPES or not page_url.strip(BLANK):
         reason = _bad_value(
             event_type, device_type, page_url, product_id, price, quantity, order_id

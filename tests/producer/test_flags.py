@@ -206,6 +206,7 @@ def test_every_numeric_flag_has_a_limit() -> None:
     """A new numeric flag cannot skip the checks: each flag is in the table or known as text."""
     text_flags = {"--mode", "--start", "--config", "--output", "--topic", "--bootstrap-servers"}
     text_flags |= {"--compression", "--delivery-reports", "--warm-up-mode", "--ledger", "--shard"}
+    text_flags |= {"--scenario"}  # parsed by producer.scenarios (tests/producer/test_scenarios.py)
     flags = {a.option_strings[0] for a in cli.parser()._actions if a.nargs is None}
     flags -= {"--help"}
     with_limit = {limit.flag for limit in LIMITS.values() if limit.flag}
