@@ -20,12 +20,22 @@ DESIGN_COLUMNS: dict[str, set[str]] = {
     "raw_events": {
         "event_id", "event_type", "event_time", "user_id", "session_id", "product_id",
         "page_url", "user_agent", "ip_address", "device_type", "price", "quantity", "order_id",
-        "kafka_partition", "kafka_offset", "kafka_timestamp", "processed_at",
+        "experiment", "variant", "kafka_partition", "kafka_offset", "kafka_timestamp",
+        "processed_at",
     },
     "user_sessions": {
         "session_id", "user_id", "session_start", "session_end", "duration_seconds",
         "page_views", "add_to_carts", "purchases", "orders", "revenue", "converted",
-        "cart_abandoned", "is_bounce", "device_type",
+        "cart_abandoned", "is_bounce", "device_type", "experiment", "variant", "is_bot",
+    },
+    # docs/design.md §4: the ab-test scenario's results, and the view the dashboards read.
+    "experiment_metrics": {
+        "experiment", "variant", "window_start", "sessions", "converted_sessions", "orders",
+        "revenue", "bot_sessions",
+    },
+    "experiment_results": {
+        "experiment", "variant", "sessions", "converted_sessions", "conversion_rate", "lift",
+        "lift_ci_low", "lift_ci_high",
     },
     "product_metrics": {
         "window_start", "product_id", "views", "add_to_carts", "purchases", "units_sold",
