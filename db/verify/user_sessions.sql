@@ -10,10 +10,15 @@ ev AS (
     SELECT * FROM raw_events WHERE NOT is_late
 ),
 first_event AS (
-    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, experiment,
-        variant, is_bot_agent(user_agent) AS is_bot
-    FROM ev
-    ORDER BY session_id, event_time, event_id
+    -- is_bot_agent() once per session, after DISTINCT ON (in its select list, once per event).
+    SELECT session_id, user_id, device_type, event_id, experiment, variant,
+        is_bot_agent(user_agent) AS is_bot
+    FROM (
+        SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, experiment,
+            variant, user_agent
+        FROM ev
+        ORDER BY session_id, event_time, event_id
+    ) AS f
 ),
 totals AS (
     SELECT
