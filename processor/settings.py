@@ -184,7 +184,7 @@ class ProcessorSettings:
     raw_retention_days: int = 7  # 0: raw_events and rejected_events keep every row
     # A trigger runs a batch once this many messages wait, or the delay since the last batch
     # has passed (Spark's minOffsetsPerTrigger and maxTriggerDelay; not in --available-now).
-    min_offsets_per_trigger: int = 0
+    min_offsets_per_trigger: int = 500
     max_trigger_delay_seconds: float = 2.0
 
     @classmethod
