@@ -202,14 +202,14 @@ def by_session(events: pa.Table) -> pa.Table:
 # this order. The per-event merges (sessions, products, hours) commute with each other and
 # across chunks. experiment_metrics is per session: what the chunk's sessions counted for it is
 # noted before merge_sessions and again after it, and the difference is merged by key.
-MERGES = (
-    "experiment_sessions_before",
-    "merge_sessions",
-    "merge_products",
-    "merge_hours",
-    "experiment_sessions_after",
-    "merge_experiments",
-    "prune_experiments",
+MERGES: tuple[tuple[str, dict[str, int] | None], ...] = (
+    ("experiment_sessions", {"sign": -1}),  # what the sessions counted for, taken out
+    ("merge_sessions", None),
+    ("merge_products", None),
+    ("merge_hours", None),
+    ("experiment_sessions", {"sign": 1}),  # and what they count for now, put in
+    ("merge_experiments", None),
+    ("prune_experiments", None),
 )
 
 
@@ -218,8 +218,8 @@ def merge_new_events(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
     counts = cur.execute(load_sql("merge", "new_event_counts")).fetchone()
     new_events, late = counts or (0, 0)
     if new_events > late:
-        for merge in MERGES:
-            cur.execute(load_sql("merge", merge))
+        for merge, params in MERGES:
+            cur.execute(load_sql("merge", merge), params)
     cur.execute(load_sql("merge", "next_chunk"))
     return int(new_events), int(late)
 
