@@ -22,6 +22,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from processor.bots import bot_flags
 from processor.encode import copy_arrow, exclude_ids, prepare_events
 from processor.lateness import Gap, OffsetOrder, PartitionState, event_micros
 from processor.schema import NEW_EVENT_COLUMNS, REJECT_COLUMNS, STORED_COLUMNS
@@ -180,6 +181,7 @@ def store_events(cur: psycopg.Cursor[Any], events: pa.Table, topic_id: str | Non
     stored = cur.execute(load_sql("merge", "stored_ids"), {"ids": blob}, binary=True)
     events = exclude_ids(events, [r[0] for r in stored.fetchall()])
     copy_arrow(cur, "raw_events", STORED_COLUMNS, events)
+    events = events.append_column("is_bot", bot_flags(events.column("user_agent")))
     copy_arrow(cur, "stage_new", NEW_EVENT_COLUMNS, by_session(events.select(NEW_EVENT_COLUMNS)))
 
 

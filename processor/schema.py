@@ -112,9 +112,9 @@ NEW_EVENT_COLUMNS = (
     "quantity",
     "order_id",
     "category",
-    # merge_sessions.sql: the session's first event gives its user agent (is_bot) and
-    # experiment and variant.
-    "user_agent",
+    # merge_sessions.sql: the session's first event gives its bot flag (processor/bots.py
+    # bot_flags() of its user agent, added by chunks.store_events) and experiment and variant.
+    "is_bot",
     "experiment",
     "variant",
     "is_late",

@@ -1,25 +1,21 @@
 -- Merge the batch's new, non-late events into user_sessions (docs/design.md §4).
 -- Counts and revenue add up, start/end take min/max; orders count only order ids the session
 -- never had (session_orders); user_id, device_type, experiment, variant and is_bot (its user
--- agent is a known bot's: is_bot_agent(), processor/bots.py) are those of the session's first
--- event (earliest event_time, then smallest event_id), so merges in any order agree.
+-- agent is a known bot's: processor/bots.py bot_flags(), which the chunk computed in Arrow;
+-- verify recomputes it with is_bot_agent()) are those of the session's first event (earliest
+-- event_time, then smallest event_id), so merges in any order agree.
 WITH ev AS (
     SELECT
         event_id, event_type, event_time, user_id, session_id, device_type, price, quantity,
-        order_id, user_agent, experiment, variant
+        order_id, is_bot, experiment, variant
     FROM stage_new
     WHERE NOT is_late
 ),
 first_event AS (
-    -- is_bot_agent() once per session, after DISTINCT ON (in its select list, once per event).
-    SELECT session_id, user_id, device_type, event_id, event_time, experiment, variant,
-        is_bot_agent(user_agent) AS is_bot
-    FROM (
-        SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time,
-            experiment, variant, user_agent
-        FROM ev
-        ORDER BY session_id, event_time, event_id
-    ) AS f
+    SELECT DISTINCT ON (session_id) session_id, user_id, device_type, event_id, event_time,
+        experiment, variant, is_bot
+    FROM ev
+    ORDER BY session_id, event_time, event_id
 ),
 batch AS (
     SELECT

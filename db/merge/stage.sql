@@ -28,7 +28,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_new (
     quantity    integer,
     order_id    uuid,
     category    text,
-    user_agent  text,
+    is_bot      boolean NOT NULL,  -- its user agent is a known bot's (processor/bots.py)
     experiment  text,
     variant     text,
     is_late     boolean NOT NULL
