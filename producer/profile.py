@@ -248,10 +248,10 @@ TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
     ("returning_vs_new_conversion", "returning / new conversion", 2.0, 3.0, "x"),
     ("top_1pct_product_view_share", "top 1% products' views (Coveo 34.7%)", 0.30, 0.40, "%"),
     ("top_10pct_product_view_share", "top 10% products' views (Coveo 81.7%)", 0.76, 0.87, "%"),
-    ("product_view_gini", "Gini of product views (Coveo 0.885)", 0.85, 0.92, "x"),
+    ("product_view_gini", "Gini of product views (Coveo 0.885)", 0.85, 0.92, "gini"),
     ("category_top_1pct_share", "in a category: top 1%'s views", 0.15, 0.40, "%"),
     ("category_top_10pct_share", "in a category: top 10%'s views", 0.76, 0.87, "%"),
-    ("category_product_view_gini", "in a category: Gini of views", 0.83, 0.92, "x"),
+    ("category_product_view_gini", "in a category: Gini of views", 0.83, 0.92, "gini"),
     ("night_trough_vs_peak", "quietest hour / busiest hour", 0.0, 0.35, "x"),
     ("weekend_vs_weekday", "weekend day / weekday events", 0.0, 0.97, "x"),
 )
@@ -269,6 +269,8 @@ def report_lines(p: Profile) -> list[str]:
             shown, target = f"{value:.0f} s", f"{low:g}-{high:g} s"
         elif unit == "x":
             shown, target = f"{value:.2f}", f"{low:g}-{high:g}"
+        elif unit == "gini":
+            shown, target = f"{value:.3f}", f"{low:g}-{high:g}"
         else:
             shown, target = f"{value:g}", f"{low:g}-{high:g}"
         verdict = "ok" if low <= value <= high else "OFF"
