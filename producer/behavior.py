@@ -1,10 +1,11 @@
 """The session state machine: one visit, from landing page to exit, as serialised events.
 
-Pages are home, category, search, product, cart, checkout, purchase and exit. A session gets a
-user (new or returning), a per-page stay probability drawn from a Beta distribution (so lengths
-have a long tail), heavy-tailed think times, and conversion odds scaled by device and visitor
-type. Output: `(event_ms, code, json_text, session_id, revenue_cents)` tuples in time order.
-"""
+In: the behaviour table (BehaviorSettings, whose defaults are producer/behavior.toml), the
+catalog, the user pool and the seeded generator. Pages are home, category, search, product,
+cart and checkout; the table's landing weights, moves per page, funnel rates, delays and
+think times are compiled once into slot tables, and a session's segment (device, new or
+returning) and scenarios scale its funnel odds. Output: `(event_ms, code, json_text,
+session_id, revenue_cents)` tuples in time order."""
 
 from __future__ import annotations
 
@@ -175,6 +176,7 @@ class SessionModel:
         k = s.conversion_on_cart
         self._boost = [[(m**k, m ** (1 - k)) for m in row] for row in multiplier]
         ncat = len(catalog.categories)
+        self._prod_cat = [p.category for p in catalog.products]
         # A page's fragment by the category in context (the same for pages without one).
         self._page_parts = [
             [HOME_PART] * ncat,
@@ -202,7 +204,7 @@ class SessionModel:
         s, rng, cat = self._s, self._rng, self._catalog
         rand, bits = rng.random, rng.getrandbits
         views, search_parts, page_parts = cat.view_parts, cat.search_parts, self._page_parts
-        prod_cat = [p.category for p in cat.products]
+        prod_cat = self._prod_cat
         pop_cum, pop_total = cat.popularity()
         by_cat = cat.by_category()
         cat_cum, cat_total = cat.category_weights()
