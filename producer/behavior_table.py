@@ -33,7 +33,7 @@ MOVES = (
 )
 CART_MOVES = ("cart", "checkout")  # open only while the cart holds something
 DELAYS = ("add_to_cart", "pay")
-SLOT_BITS = 12  # transitions and landing pages are realised in steps of 1/4096
+SLOT_BITS = 10  # weights are realised in steps of 1/1024 (small tables stay in the CPU cache)
 
 
 def default(key: str) -> Any:

@@ -185,3 +185,13 @@ def test_popularity_and_durations_land_near_coveo(
 
 def test_at_least_two_fifths_of_sessions_are_a_single_instant(rates: dict[str, float]) -> None:
     assert 0.40 <= rates["single_instant_share"] <= 0.50
+
+
+def test_a_page_left_with_only_cart_moves_ends_an_empty_cart_session(tmp_path: Path) -> None:
+    text = "[behavior.transitions.home]\ncategory = 0\nsearch = 0\nproduct = 0\ncart = 1\n"
+    events = parsed(behavior_from(tmp_path, text))
+    last = {e["session_id"]: i for i, e in enumerate(events)}
+    carts: set[str] = {e["session_id"] for e in events if e["event_type"] == "add_to_cart"}
+    for i, e in enumerate(events):
+        if e["page_url"] == "/" and e["session_id"] not in carts:
+            assert last[e["session_id"]] == i  # nowhere to go from home with an empty cart
