@@ -70,7 +70,13 @@ def charm_price_cents(price: float) -> int:
 class Catalog:
     """Products, their categories and samplers weighted by popularity."""
 
-    def __init__(self, rng: random.Random, products: int, popularity_exponent: float) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        products: int,
+        popularity_exponent: float,
+        popularity_offset: float = 0.01,
+    ) -> None:
         cat_cum = list(accumulate(c.weight for c in CATEGORIES))
         self.categories = CATEGORIES
         self.products: list[Product] = []
@@ -93,12 +99,15 @@ class Catalog:
                 )
             )
         self.view_parts = [f"{p.view_part},{NO_MONEY}" for p in self.products]
-        # Popularity is Zipf-Mandelbrot over a random ranking, independent of id or price.
+        # Popularity is Zipf-Mandelbrot over a random ranking, independent of id or price, with
+        # the rank as a share of the catalog: the same curve whatever its size (and so inside
+        # each category, a random part of the ranking).
         ranking = list(range(products))
         rng.shuffle(ranking)
         weight = [0.0] * products
         for rank, index in enumerate(ranking):
-            weight[index] = 1.0 / (rank + 2.0) ** popularity_exponent
+            x = (rank + 0.5) / products
+            weight[index] = (x + popularity_offset) ** -popularity_exponent
         self.weight = weight
         self._cum = list(accumulate(weight))
         self._by_cat: list[tuple[list[int], list[float]]] = []

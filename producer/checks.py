@@ -129,9 +129,12 @@ LIMITS = {
         Limit("behavior.checkout_to_purchase", **P, example="0.75"),
         Limit("behavior.cart_item_removed", **P, example="0.1"),
         Limit("behavior.exit_after_purchase", **P, example="0.85"),
-        Limit("behavior.popularity_exponent", 0, 10, "1.0"),
+        Limit("behavior.conversion_on_cart", **P, example="0.7"),
+        Limit("behavior.popularity_exponent", 0, 10, "1.7"),
+        Limit("behavior.popularity_offset", 0, 1, "0.01", above=True),
         Limit("behavior.think_time_median", 0, DAY, "22s", above=True, **D),
         Limit("behavior.think_time_sigma", 0, 10, "1.1"),
+        Limit("behavior.think_time_pace", 0, 5, "0.8"),
         Limit("behavior.max_session_events", 1, 10_000, "200", **N),
     )
 }
@@ -188,6 +191,21 @@ SPECS: dict[str, Spec] = {
                  text=f"a list of {n} {SIGN[above]} numbers, not all zero")
             for key, (n, _, above, example) in VECTORS.items()
         ),
+        # The behaviour table's tables (producer/behavior.toml); each entry has its own limit
+        # (producer.behavior_table.ENTRY_LIMITS).
+        Spec("behavior.landing", example="{ product = 0.5 }",
+             text="a table of landing page weights from 0 to 1: home, category, search, product"),
+        Spec("behavior.bounce_odds", example="{ product = 1.2 }",
+             text="a table of relative bounce odds from 0 to 10 per landing page"),
+        Spec("behavior.transitions", example="{ product = { home = 0.2 } }",
+             text="a table per page (home, category, search, product, cart, checkout) of "
+                  "move weights from 0 to 1"),
+        Spec("behavior.delays", example="{ pay = { median = 30 } }",
+             text="a table per step (add_to_cart, pay) of median, sigma and cap"),
+        Spec("behavior.referrers", example='{ "https://www.google.com/" = 0.4 }',
+             text="a table of referrer URL (or direct) = weight from 0 to 1"),
+        Spec("behavior.quantities", example="[52, 9, 2, 1]",
+             text="a list of 1 to 100 non-negative weights of 1, 2, 3 ... units, not all zero"),
     )
 }  # fmt: skip
 # Every setting, by config key and by its path in the model.

@@ -17,9 +17,9 @@ from infra.layers import Path as Where
 from infra.layers import env_layer as env_layer_of
 from infra.version import add_version
 from producer import scenarios
-from producer.checks import ALL, EVERY, FLAG_EXAMPLES, WARM_UP_MODES
+from producer.checks import EVERY, FLAG_EXAMPLES, WARM_UP_MODES
 from producer.clock import DAY_MS, format_ms
-from producer.config import ConfigFile, Settings, file_layer, known_keys
+from producer.config import SPECS_BY_PATH, ConfigFile, Settings, file_layer, known_keys
 
 EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older event times are invalid (DESIGN §3)
 
@@ -299,7 +299,7 @@ def build_settings(
     if config_path:
         layers.append(file_layer(config_path))
     layers += [env_layer(env), seed_layer(default_seed)]
-    settings = load(ConfigFile, layers, ALL, known_keys).settings()
+    settings = load(ConfigFile, layers, SPECS_BY_PATH, known_keys).settings()
     check(settings)
     if now_ms is not None:
         check_time_range(settings, now_ms)

@@ -33,10 +33,22 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import SettingsConfigDict
 
 from infra.env import ConfigError, mask_property
-from infra.layers import FROZEN, Count, Duration, Layer, Layered, Number
+from infra.layers import FROZEN, Count, Duration, Layer, Layered, Named, Number
 from infra.layers import Path as Where
 from producer import scenarios
+from producer.behavior_table import (
+    ENTRY_LIMITS,
+    KNOWN,
+    BounceTable,
+    DelayTable,
+    LandingTable,
+    QuantityList,
+    ReferrerTable,
+    TransitionTable,
+    default,
+)
 from producer.checks import (
+    ALL,
     COMPRESSION,
     EVERY,
     LIMITS,
@@ -140,37 +152,58 @@ Text = Annotated[str, BeforeValidator(_text)]
 ScenarioText = Annotated[str, AfterValidator(_scenario)]
 
 
+def _table(key: str) -> Any:
+    """The field of a behaviour table entry, its default from producer/behavior.toml."""
+    value = default(key)
+    if isinstance(value, dict):
+        return _spec(f"behavior.{key}", default_factory=lambda: default(key))
+    if isinstance(value, list):
+        return _spec(f"behavior.{key}", tuple(float(v) for v in value))
+    return _limit(f"behavior.{key}", float(value))
+
+
 @dataclass(frozen=True, config=FROZEN)
 class BehaviorSettings:
-    """The visitor and shop model; defaults are tuned to the ranges in docs/producer.md."""
+    """The visitor and shop model: its defaults are the behaviour table, producer/behavior.toml
+    (every number's source is there), tuned to the ranges in docs/producer.md."""
 
     users: Count = _limit("behavior.users", 5000)
     products: Count = _limit("behavior.products", 500)
-    # mobile, desktop, tablet
-    device_mix: Annotated[Vector3, _vector("behavior.device_mix")] = _spec(
-        "behavior.device_mix", (0.67, 0.28, 0.05)
+    # segments: mobile, desktop, tablet; conversion relative to desktop
+    device_mix: Annotated[Vector3, _vector("behavior.device_mix")] = _table("device_mix")
+    device_conversion: Annotated[Vector3, _vector("behavior.device_conversion")] = _table(
+        "device_conversion"
     )
-    # relative to desktop
-    device_conversion: Annotated[Vector3, _vector("behavior.device_conversion")] = _spec(
-        "behavior.device_conversion", (0.5, 1.0, 0.8)
+    returning_share: Number = _table("returning_share")
+    returning_conversion: Number = _table("returning_conversion")
+    conversion_on_cart: Number = _table("conversion_on_cart")
+    # funnel
+    bounce_rate: Number = _table("bounce_rate")
+    add_to_cart_rate: Number = _table("add_to_cart_rate")
+    go_to_cart_after_add: Number = _table("go_to_cart_after_add")
+    cart_to_checkout: Number = _table("cart_to_checkout")
+    checkout_to_purchase: Number = _table("checkout_to_purchase")
+    cart_item_removed: Number = _table("cart_item_removed")
+    exit_after_purchase: Number = _table("exit_after_purchase")
+    quantities: QuantityList = _table("quantities")
+    # engagement and dwell
+    engagement: Annotated[tuple[float, float], _vector("behavior.engagement")] = _table(
+        "engagement"
     )
-    returning_share: Number = _limit("behavior.returning_share", 0.35)  # sessions by returners
-    returning_conversion: Number = _limit("behavior.returning_conversion", 3.0)  # times more
-    bounce_rate: Number = _limit("behavior.bounce_rate", 0.42)  # leave after the landing page
-    # Beta(a, b) of the per-page stay probability
-    engagement: Annotated[tuple[float, float], _vector("behavior.engagement")] = _spec(
-        "behavior.engagement", (7.5, 2.5)
+    think_time_median_s: Duration = _limit(
+        "behavior.think_time_median", default("think_time_median")
     )
-    add_to_cart_rate: Number = _limit("behavior.add_to_cart_rate", 0.042)  # per product view
-    go_to_cart_after_add: Number = _limit("behavior.go_to_cart_after_add", 0.55)
-    cart_to_checkout: Number = _limit("behavior.cart_to_checkout", 0.65)
-    checkout_to_purchase: Number = _limit("behavior.checkout_to_purchase", 0.75)
-    cart_item_removed: Number = _limit("behavior.cart_item_removed", 0.10)  # each line dropped
-    exit_after_purchase: Number = _limit("behavior.exit_after_purchase", 0.85)
-    popularity_exponent: Number = _limit("behavior.popularity_exponent", 1.0)  # Zipf, of views
-    think_time_median_s: Duration = _limit("behavior.think_time_median", 22.0)
-    think_time_sigma: Number = _limit("behavior.think_time_sigma", 1.1)  # lognormal: long tail
+    think_time_sigma: Number = _table("think_time_sigma")
+    think_time_pace: Number = _table("think_time_pace")
+    popularity_exponent: Number = _table("popularity_exponent")
+    popularity_offset: Number = _table("popularity_offset")
     max_session_events: Count = _limit("behavior.max_session_events", 200)
+    # the tables
+    landing: LandingTable = _table("landing")
+    bounce_odds: BounceTable = _table("bounce_odds")
+    transitions: TransitionTable = _table("transitions")
+    delays: DelayTable = _table("delays")
+    referrers: ReferrerTable = _table("referrers")
 
 
 @dataclass(frozen=True, config=FROZEN)
@@ -338,6 +371,13 @@ DEPRECATED = {
 }
 
 
+# Every setting by its path in the model, down to the behaviour table's entries, for errors.
+SPECS_BY_PATH: dict[Where, Named] = {
+    **ALL,
+    **{tuple(key.split(".")): limit for key, limit in ENTRY_LIMITS.items()},
+}
+
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "producer.schema.json"
 
 
@@ -368,6 +408,8 @@ def known_keys(section: Where) -> list[str]:
     """The config keys a section takes (the sections, at the top)."""
     if not section:
         return list(SECTIONS)
+    if len(section) > 1:
+        return list(KNOWN.get(section, ()))
     return sorted(key.split(".")[1] for key in EVERY if key.split(".")[0] == section[0])
 
 

@@ -57,7 +57,9 @@ class Simulator:
         # A shard builds the run's catalog from the run's seed, the rest from its own seed.
         catalog_rng = random.Random(seed if catalog_seed is None else catalog_seed)
         self.rng = catalog_rng if catalog_seed is None else random.Random(seed)
-        self.catalog = Catalog(catalog_rng, behavior.products, behavior.popularity_exponent)
+        self.catalog = Catalog(
+            catalog_rng, behavior.products, behavior.popularity_exponent, behavior.popularity_offset
+        )
         self.users = UserPool(self.rng, behavior.users, behavior.device_mix)
         self.model = SessionModel(behavior, self.rng, self.catalog, self.users)
         self.shape = TrafficShape(traffic)

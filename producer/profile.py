@@ -59,22 +59,40 @@ class Profile:
 
     events: Counter[str] = field(default_factory=Counter)
     product_views: Counter[str] = field(default_factory=Counter)
+    product_category: dict[str, str] = field(default_factory=dict)  # product_id -> category
     sessions: dict[str, SessionStats] = field(default_factory=dict)
     hours: Counter[int] = field(default_factory=Counter)
     weekdays: Counter[int] = field(default_factory=Counter)
     orders: set[str] = field(default_factory=set)
     inferred_visitors: bool = False
 
+    def _within_categories(self) -> dict[str, float]:
+        """Top 1% and 10% shares and the Gini of product views inside each category, averaged
+        with the categories' views as weights (the head of a category of 50 products is half
+        of its first product: shares of fractional product counts)."""
+        groups: dict[str, list[int]] = {}
+        for pid, count in self.product_views.items():
+            groups.setdefault(self.product_category.get(pid, ""), []).append(count)
+        total = sum(self.product_views.values()) or 1
+        out = dict.fromkeys(("category_top_1pct_share", "category_top_10pct_share"), 0.0)
+        out["category_product_view_gini"] = 0.0
+        for counts in groups.values():
+            counts.sort(reverse=True)
+            w = sum(counts) / total
+            out["category_top_1pct_share"] += w * head_share(counts, 0.01)
+            out["category_top_10pct_share"] += w * head_share(counts, 0.10)
+            out["category_product_view_gini"] += w * gini(counts)
+        return out
+
     def rates(self) -> dict[str, float]:
         """Every statistic the profile reports, by name."""
         s = list(self.sessions.values())
         n = len(s) or 1
         lengths = sorted(x.events for x in s) or [0]
-        durations = [x.duration_s() for x in s]
+        durations = sorted(x.duration_s() for x in s) or [0.0]
         carts = [x for x in s if x.carts]
         views = sorted(self.product_views.values(), reverse=True)
         total_views = sum(views) or 1
-        n_products = len(views) or 1
         out = {
             "add_to_cart_per_product_view": self.events["add_to_cart"] / total_views,
             "purchase_lines_per_add_to_cart": self.events["purchase"]
@@ -84,9 +102,14 @@ class Profile:
             "bounce_share": sum(1 for x in s if x.events == 1 and x.page_views == 1) / n,
             "mean_session_events": sum(lengths) / n,
             "mean_session_duration_s": sum(durations) / n,
-            "top_1pct_product_view_share": sum(views[: max(1, n_products // 100)]) / total_views,
-            "top_10pct_product_view_share": sum(views[: max(1, n_products // 10)]) / total_views,
+            "top_1pct_product_view_share": head_share(views, 0.01),
+            "top_10pct_product_view_share": head_share(views, 0.10),
+            "product_view_gini": gini(views),
+            "single_instant_share": sum(1 for d in durations if d == 0) / n,
         }
+        out.update(self._within_categories())
+        for q in (50, 75, 90, 95):
+            out[f"session_duration_p{q}_s"] = durations[min(len(durations) - 1, len(s) * q // 100)]
         for q in (25, 50, 75, 90, 99):
             out[f"session_events_p{q}"] = lengths[min(len(lengths) - 1, len(lengths) * q // 100)]
         for device in ("mobile", "desktop", "tablet"):
@@ -114,6 +137,24 @@ class Profile:
         return out
 
 
+def head_share(counts: list[int], q: float) -> float:
+    """The share of the total held by the top `q` of `counts` (sorted, largest first), counting
+    a fraction of the next one when q * len is not whole."""
+    k = q * len(counts)
+    whole = int(k)
+    head = sum(counts[:whole]) + (counts[whole] * (k - whole) if whole < len(counts) else 0)
+    return head / (sum(counts) or 1)
+
+
+def gini(counts: list[int]) -> float:
+    """The Gini coefficient of `counts` (any order): 0 all equal, towards 1 all on one."""
+    xs = sorted(counts)
+    n, total = len(xs), sum(xs)
+    if n < 2 or not total:
+        return 0.0
+    return sum((2 * i - n + 1) * x for i, x in enumerate(xs)) / (n * total)
+
+
 def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None) -> Profile:
     """Profile parsed events; `returning` maps session_id to visitor type when it is known."""
     p = Profile(inferred_visitors=returning is None)
@@ -136,6 +177,7 @@ def measure(events: Iterable[dict[str, Any]], returning: dict[str, bool] | None)
             stats.page_views += 1
             if e.get("product_id"):
                 p.product_views[e["product_id"]] += 1
+                p.product_category[e["product_id"]] = e.get("category") or ""
         elif kind == "add_to_cart":
             stats.carts += 1
         elif e["order_id"] not in p.orders:
@@ -195,12 +237,21 @@ TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
     ("session_events_p90", "session length p90", 5, 30, ""),
     ("session_events_p99", "session length p99 (long tail)", 15, 200, ""),
     ("mean_session_duration_s", "session duration mean", 60, 240, "s"),
+    ("session_duration_p50_s", "session duration median (Coveo 22 s)", 15, 30, "s"),
+    ("session_duration_p75_s", "session duration p75 (Coveo 174 s)", 130, 220, "s"),
+    ("session_duration_p90_s", "session duration p90 (Coveo 618 s)", 480, 780, "s"),
+    ("session_duration_p95_s", "session duration p95 (Coveo 1,134 s)", 850, 1400, "s"),
+    ("single_instant_share", "single-instant sessions (Coveo 40%+)", 0.40, 0.55, "%"),
     ("bounce_share", "single-page bounce share", 0.30, 0.55, "%"),
     ("share_mobile", "mobile share of sessions", 0.60, 0.75, "%"),
     ("mobile_vs_desktop_conversion", "mobile / desktop conversion", 0.35, 0.65, "x"),
     ("returning_vs_new_conversion", "returning / new conversion", 2.0, 3.0, "x"),
-    ("top_1pct_product_view_share", "top 1% products' share of views", 0.10, 0.40, "%"),
-    ("top_10pct_product_view_share", "top 10% products' share of views", 0.40, 0.75, "%"),
+    ("top_1pct_product_view_share", "top 1% products' views (Coveo 34.7%)", 0.30, 0.40, "%"),
+    ("top_10pct_product_view_share", "top 10% products' views (Coveo 81.7%)", 0.76, 0.87, "%"),
+    ("product_view_gini", "Gini of product views (Coveo 0.885)", 0.85, 0.92, "gini"),
+    ("category_top_1pct_share", "in a category: top 1%'s views", 0.15, 0.40, "%"),
+    ("category_top_10pct_share", "in a category: top 10%'s views", 0.76, 0.87, "%"),
+    ("category_product_view_gini", "in a category: Gini of views", 0.83, 0.92, "gini"),
     ("night_trough_vs_peak", "quietest hour / busiest hour", 0.0, 0.35, "x"),
     ("weekend_vs_weekday", "weekend day / weekday events", 0.0, 0.97, "x"),
 )
@@ -209,7 +260,7 @@ TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
 def report_lines(p: Profile) -> list[str]:
     """The profile as printable lines: each statistic, its target and ok/OFF."""
     r = p.rates()
-    lines = [f"{'statistic':<36} {'value':>9}   {'target':<14}"]
+    lines = [f"{'statistic':<38} {'value':>9}   {'target':<14}"]
     for key, label, low, high, unit in TARGETS:
         value = r[key]
         if unit == "%":
@@ -218,10 +269,12 @@ def report_lines(p: Profile) -> list[str]:
             shown, target = f"{value:.0f} s", f"{low:g}-{high:g} s"
         elif unit == "x":
             shown, target = f"{value:.2f}", f"{low:g}-{high:g}"
+        elif unit == "gini":
+            shown, target = f"{value:.3f}", f"{low:g}-{high:g}"
         else:
             shown, target = f"{value:g}", f"{low:g}-{high:g}"
         verdict = "ok" if low <= value <= high else "OFF"
-        lines.append(f"{label:<36} {shown:>9}   {target:<14} {verdict}")
+        lines.append(f"{label:<38} {shown:>9}   {target:<14} {verdict}")
     lines.append(
         "conversion by device: "
         + ", ".join(f"{d} {r[f'conversion_{d}']:.2%}" for d in ("mobile", "desktop", "tablet"))

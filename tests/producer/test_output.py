@@ -117,7 +117,9 @@ def test_realtime_sends_each_event_at_its_time_and_keeps_the_rate() -> None:
     for sent_at, event in sink.sent:
         assert event[0] <= sent_at * 1000 < event[0] + 250
     rate = len(sink.sent) / 600
-    assert 12 < rate < 24  # 20/s once sessions are under way (a cold start ramps up first)
+    # 20/s once sessions are under way; a cold start ramps up first, over minutes (sessions last
+    # up to half an hour: p90 10 min, as Coveo's)
+    assert 10 < rate < 24
 
 
 def test_realtime_stops_on_request_and_on_event_count() -> None:

@@ -179,7 +179,7 @@ def test_with_send_every_purchase_after_the_start_has_its_cart(
 ) -> None:
     _, cart, buy = carts_and_orders([e for _, e in sent])
     after = {sid for sid, t in buy.items() if t >= START}
-    assert len(after) > 20
+    assert len(after) > 10
     assert all(sid in cart and cart[sid] < buy[sid] for sid in after)
     _, cart, buy = carts_and_orders(unsent)  # why `send` is the default: carts went missing
     assert sum(1 for sid in buy if sid not in cart) > 0.3 * len(buy)
