@@ -36,7 +36,14 @@ SETTLED = """() => {
     const want = location.search ? location.pathname + location.search : null;
     return key && key.title && (!want || key.title === want) && p.length > 0
         && p.every(e => e.dataset.state !== 'loading' && e.dataset.view === key.title)
-        && [...document.querySelectorAll('.panel-graph')].every(g => g.querySelector('.main-svg'));
+        && [...document.querySelectorAll('.panel-graph')].every(g => {
+            // Drawn means Plotly has taken the figure: an svg alone can be a chart mid-draw,
+            // its data not set yet.
+            const plot = g.classList.contains('js-plotly-plot')
+                ? g : g.querySelector('.js-plotly-plot');
+            return plot && Array.isArray(plot.data) && plot._fullLayout
+                && g.querySelector('.main-svg');
+        });
 }"""
 # Panels that read the processor's running state rather than the stored events: with a single
 # availableNow batch their series have one point each, which still counts as data.
@@ -104,25 +111,28 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+# The panels' state, read by the same function call that finds them settled: the page redraws
+# its charts on every refresh, so a read in a later call could meet a chart mid-draw.
+PANELS = """() => Object.fromEntries([...document.querySelectorAll('[data-panel-title]')].map(e => {
+    const g = e.querySelector('.js-plotly-plot');
+    const traces = g && g.data
+        ? g.data.map(t => [t.name, t.x || t.labels || null, t.y || t.values || null]) : null;
+    const axis = g && g._fullLayout && g._fullLayout.xaxis;
+    return [e.dataset.panelTitle, {
+        state: e.dataset.state, type: e.dataset.panelType, text: e.innerText,
+        values: [...e.querySelectorAll('.stat-item')].map(s => s.dataset.value),
+        traces: traces, xrange: axis ? axis.range : null,
+    }];
+}))"""
+
+
 def settle(page: Any, timeout_ms: int = 60_000) -> dict[str, dict[str, Any]]:
-    """Wait until every panel has answered and every chart is drawn; return the panels' state."""
-    page.wait_for_function(SETTLED, timeout=timeout_ms)
-    return panels(page)
-
-
-def panels(page: Any) -> dict[str, dict[str, Any]]:
-    script = """els => Object.fromEntries(els.map(e => {
-        const g = e.querySelector('.js-plotly-plot');
-        const traces = g && g.data
-            ? g.data.map(t => [t.name, t.x || t.labels || null, t.y || t.values || null]) : null;
-        const axis = g && g._fullLayout && g._fullLayout.xaxis;
-        return [e.dataset.panelTitle, {
-            state: e.dataset.state, type: e.dataset.panelType, text: e.innerText,
-            values: [...e.querySelectorAll('.stat-item')].map(s => s.dataset.value),
-            traces: traces, xrange: axis ? axis.range : null,
-        }];
-    }))"""
-    return page.eval_on_selector_all("[data-panel-title]", script)
+    """Wait until every panel has answered and every chart is drawn; return the panels' state
+    as it was at that moment."""
+    script = f"() => ({SETTLED})() && ({PANELS})()"
+    found = page.wait_for_function(script, timeout=timeout_ms)
+    state: dict[str, dict[str, Any]] = found.json_value()
+    return state
 
 
 def screenshot(page: Any, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
