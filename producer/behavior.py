@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Final
 
-from producer.behavior_table import PAGES, SLOT_BITS, pages, slots, weights
+from producer.behavior_table import PAGES, SLOT_BITS, pages, weights
 from producer.catalog import NO_PRODUCT, Catalog, Product
 from producer.clock import DAY_MS, HMS, MILLIS, DayPrefixes
 from producer.config import BehaviorSettings
@@ -28,6 +28,7 @@ from producer.models import (
     PURCHASE,
     SESSION_FIRST,
     USER_FIRST,
+    weighted_slots,
 )
 from producer.users import UserPool
 
@@ -115,14 +116,16 @@ def move_tables(
     carrying: list[list[Move]] = []
     for page in PAGES:
         weights = [(MOVE_OF[m], w) for m, w in transitions[page].items() if w > 0]
-        carrying.append(slots(weights, MOVE_BITS))
+        carrying.append(weighted_slots(weights, MOVE_BITS))
         shopping = [(move, w) for move, w in weights if move[0] not in (CART, CHECKOUT)]
-        empty.append(slots(shopping, MOVE_BITS) if shopping else [(EXIT, False)] * (1 << MOVE_BITS))
+        empty.append(
+            weighted_slots(shopping, MOVE_BITS) if shopping else [(EXIT, False)] * (1 << MOVE_BITS)
+        )
     product = [(MOVE_OF[m], w) for m, w in transitions["product"].items() if w > 0]
     total = sum(w for _, w in product)
     after_add = [((CART, False), go_to_cart_after_add)]
     after_add += [(move, (1 - go_to_cart_after_add) * w / total) for move, w in product]
-    return empty, carrying, slots([(m, w) for m, w in after_add if w > 0], MOVE_BITS)
+    return empty, carrying, weighted_slots([(m, w) for m, w in after_add if w > 0], MOVE_BITS)
 
 
 class SessionModel:
@@ -154,15 +157,15 @@ class SessionModel:
         table_rng = random.Random(0)  # the engagement curve is part of the model, not the seed
         a, b = s.engagement
         self._stay = sorted(table_rng.betavariate(a, b) for _ in range(2048))
-        self._referrers = slots(
+        self._referrers = weighted_slots(
             [
                 ('"referrer":null' if r == "direct" else f'"referrer":"{r}"', w)
                 for r, w in s.referrers.items()
             ]
         )
-        self._quantities = slots([(i + 1, w) for i, w in enumerate(s.quantities)])
+        self._quantities = weighted_slots([(i + 1, w) for i, w in enumerate(s.quantities)])
         landing = {page: w for page, w in weights(s.landing).items() if w > 0}
-        self._landing = slots([(PAGES.index(page), w) for page, w in landing.items()])
+        self._landing = weighted_slots([(PAGES.index(page), w) for page, w in landing.items()])
         odds = weights(s.bounce_odds)
         landing_total = sum(w * odds[page] for page, w in landing.items()) / sum(landing.values())
         self._bounce = [

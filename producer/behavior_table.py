@@ -13,7 +13,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, with_config
 from pydantic_core import PydanticCustomError
@@ -113,9 +113,6 @@ class Delays(TypedDict, total=False):
     pay: Delay
 
 
-T = TypeVar("T")
-
-
 def _merged(key: str) -> BeforeValidator:
     """Lay an override over the table file's entries: `{"product": {"home": 0.2}}` changes that
     one entry and keeps the rest (nested tables merge, entries replace)."""
@@ -153,15 +150,12 @@ def _referrers(value: dict[str, float]) -> dict[str, float]:
     for name in value:
         if name != "direct" and not name.startswith(("https://", "http://")):
             raise ValueError(f"referrer {name!r} is not a URL: write https://... or direct")
-    if not any(w > 0 for w in value.values()):
-        raise ValueError("every weight of referrers is 0: give one a weight above 0")
     return value
 
 
 def _quantities(value: tuple[float, ...]) -> tuple[float, ...]:
-    if not 1 <= len(value) <= 100 or not all(math.isfinite(w) and w >= 0 for w in value):
-        raise PydanticCustomError("rule", "out of range")
-    if sum(value) <= 0:
+    in_range = 1 <= len(value) <= 100 and all(math.isfinite(w) and w >= 0 for w in value)
+    if not in_range or sum(value) <= 0:
         raise PydanticCustomError("rule", "out of range")
     return value
 
@@ -170,7 +164,10 @@ LandingTable = Annotated[PageWeights, _merged("landing"), _some_weight("landing"
 BounceTable = Annotated[PageOdds, _merged("bounce_odds"), _some_weight("bounce_odds")]
 TransitionTable = Annotated[Transitions, _merged("transitions"), _some_weight("transitions", True)]
 DelayTable = Annotated[Delays, _merged("delays")]
-ReferrerTable = Annotated[dict[str, Probability], _merged("referrers"), AfterValidator(_referrers)]
+ReferrerTable = Annotated[
+    dict[str, Probability], _merged("referrers"), _some_weight("referrers"),
+    AfterValidator(_referrers),
+]  # fmt: skip
 QuantityList = Annotated[tuple[float, ...], AfterValidator(_quantities)]
 
 
@@ -217,16 +214,3 @@ def weights(table: Mapping[str, object]) -> dict[str, float]:
 def pages(table: Mapping[str, object]) -> dict[str, dict[str, float]]:
     """A table of pages of weights as plain dicts."""
     return {page: weights(cast(Mapping[str, object], moves)) for page, moves in table.items()}
-
-
-def slots(weights: Sequence[tuple[T, float]], bits: int = SLOT_BITS) -> list[T]:
-    """A table of 2**bits slots, each value in proportion to its weight (largest remainders:
-    the counts add up exactly; a weight of 0 gets no slot)."""
-    n = 1 << bits
-    total = sum(w for _, w in weights)
-    exact = [w / total * n for _, w in weights]
-    counts = [int(x) for x in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    return [value for (value, _), k in zip(weights, counts, strict=True) for _ in range(k)]

@@ -7,8 +7,9 @@ is contract/event.schema.json (`contract.first_reason` checks one).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import contract
 
@@ -66,14 +67,21 @@ class User:
     sessions: int = 0
 
 
-def weighted_slots(items: tuple[tuple[Any, float], ...], bits: int) -> list[Any]:
-    """A lookup table of 2**bits slots filled in proportion to the weights (O(1) sampling)."""
+T = TypeVar("T")
+
+
+def weighted_slots(items: Sequence[tuple[T, float]], bits: int = 10) -> list[T]:
+    """A lookup table of 2**bits slots, each value in proportion to its weight, for O(1)
+    sampling with `getrandbits(bits)` (largest remainders: the counts add up to 2**bits exactly;
+    a weight of 0 gets no slot)."""
     n = 1 << bits
     total = sum(w for _, w in items)
-    table: list[Any] = []
-    for value, weight in items:
-        table.extend([value] * round(weight / total * n))
-    return (table + [items[0][0]] * n)[:n]
+    exact = [w / total * n for _, w in items]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    return [value for (value, _), k in zip(items, counts, strict=True) for _ in range(k)]
 
 
 def device_from_user_agent(user_agent: str) -> str:

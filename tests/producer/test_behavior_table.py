@@ -16,8 +16,9 @@ import pytest
 from infra.env import ConfigError
 from producer import cli
 from producer.behavior import event_text
-from producer.behavior_table import DEFAULTS, ENTRY_LIMITS, MOVES, PAGES, TABLE_FILE, slots
+from producer.behavior_table import DEFAULTS, ENTRY_LIMITS, MOVES, PAGES, TABLE_FILE
 from producer.config import BehaviorSettings, RunSettings, Settings
+from producer.models import weighted_slots
 from producer.profile import measure, sample
 from tests.producer.conftest import generate
 
@@ -149,9 +150,9 @@ def test_every_event_is_the_one_template() -> None:
 
 
 def test_slots_follow_the_weights_exactly() -> None:
-    table = slots([("a", 0.5), ("b", 0.25), ("c", 0.25), ("d", 0.0)], 4)
+    table = weighted_slots([("a", 0.5), ("b", 0.25), ("c", 0.25), ("d", 0.0)], 4)
     assert Counter(table) == {"a": 8, "b": 4, "c": 4}
-    assert len(slots([("a", 1 / 3), ("b", 1 / 3), ("c", 1 / 3)], 12)) == 4096
+    assert len(weighted_slots([("a", 1 / 3), ("b", 1 / 3), ("c", 1 / 3)], 12)) == 4096
 
 
 @pytest.fixture(scope="module")
