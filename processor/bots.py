@@ -2,9 +2,10 @@
 
 A session is a bot session when the user agent of its first event contains one of
 KNOWN_BOT_PATTERNS, compared case-insensitively in ASCII (A-Z folded to a-z, nothing else), as
-analytics tools filter known bots. The SQL function is_bot_agent() in db/init.sql carries the
-same list (the processor's merges and verify use it); tests/processor/test_bots.py fails when
-the two differ. `python -m processor.bots` prints the SQL literal to paste there.
+analytics tools filter known bots. The processor flags each new event with bot_flags() (Arrow)
+as it stages a chunk; the SQL function is_bot_agent() in db/init.sql carries the same list for
+verify's independent recount and schema upgrades. tests/processor/test_bots.py fails when the
+two differ. `python -m processor.bots` prints the SQL literal to paste there.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class Catalog:
         rng: random.Random,
         products: int,
         popularity_exponent: float,
-        popularity_offset: float = 0.01,
+        popularity_offset: float,
     ) -> None:
         cat_cum = list(accumulate(c.weight for c in CATEGORIES))
         self.categories = CATEGORIES
